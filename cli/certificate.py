@@ -1,0 +1,42 @@
+"""`zhunru cert check`: may the community issue this certificate?"""
+from __future__ import annotations
+
+import click
+
+from zhunru.errors import InputError
+
+from .common import CONTEXT, dump_json, output_options, parse_date
+from .render import certificate_text
+
+
+@click.group(context_settings=CONTEXT)
+def cert():
+    """Certificates (证明): which a community must, may or must not issue."""
+
+
+@cert.command("check", context_settings=CONTEXT)
+@click.argument("text")
+@click.option("--city", required=True, help="City ruleset, e.g. bijie (see `zhunru ruleset list`).")
+@click.option("--as-of", "as_of", metavar="DATE", help="Check as of DATE (default: today).")
+@output_options
+def check(text, city, as_of, fmt, lang):
+    """Check whether the community may issue the certificate TEXT.
+
+    \b
+    Examples:
+      zhunru cert check 亲属关系证明 --city bijie --as-of 2019-06-01
+      zhunru cert check 親屬關係證明 --city h_county --as-of 2019-06-01
+    Names match after normalisation (full/half width, traditional/simplified, spaces,
+    punctuation) or through a declared alias; nothing is matched by guess — close names are
+    only offered as suggestions. Exit 0 whatever the verdict.
+    """
+    from zhunru.certificates import check_certificate
+    from zhunru.evaluate import Engine
+
+    if not text.strip() or len(text) > 200:
+        raise InputError("TEXT: give the certificate's name (1–200 characters)")
+    result = check_certificate(Engine(lang=lang), text, city, parse_date(as_of, "--as-of"))
+    click.echo(dump_json(result) if fmt == "json" else certificate_text(result, lang))
+
+
+COMMANDS = [cert]

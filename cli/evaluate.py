@@ -1,0 +1,150 @@
+"""`zhunru evaluate`: decide one request, or a JSON Lines batch."""
+from __future__ import annotations
+
+import json
+import sys
+from decimal import Decimal
+
+import click
+
+from zhunru.errors import InputError
+
+from .common import CONTEXT, db_option, output_options, parse_date, read_input
+from .render import decision_line, decision_text
+
+CHUNK = 500  # decisions per log transaction in a batch
+OUTCOMES = ("admitted", "needs_approval", "rejected")
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("file", metavar="FILE|-")
+@click.option("--batch", is_flag=True, help="FILE is JSON Lines: one request per line, one decision per output line.")
+@click.option("--as-of", "as_of", metavar="DATE", help="Decide as of DATE (YYYY-MM-DD) instead of each request's date.")
+@click.option("--fail-on", "fail_on", type=click.Choice(OUTCOMES), multiple=True,
+              help="Exit 3 if any decision has this outcome (repeatable).")
+@click.option("--no-log", is_flag=True, help="Do not write the decisions to the log.")
+@click.option("--attach", "attach", type=click.Path(dir_okay=False), multiple=True,
+              help="A funding document (e.g. the appropriation notice) to attach: its path, size and sha256 are logged.")
+@output_options
+@db_option
+def evaluate(file, batch, as_of, fail_on, no_log, attach, fmt, lang, db_url):
+    """Evaluate admission requests (准入申请) against the city's ruleset.
+
+    \b
+    FILE is a JSON request (see DESIGN.md), or - for standard input:
+      {"city": "bijie", "date": "2021-05-01",
+       "department": {"name": "七星关区司法局", "level": "district", "role": "department"},
+       "kind": "task", "matter": "社区矫正",
+       "communities": [{"name": "洪山社区", "population": 8200, "households": 2900}],
+       "funding": {"amount": 50000, "source": "区财政", "document": "七财发〔2021〕12号"}}
+    kind: task nameplate certificate assessment meeting ledger report posting.
+
+    \b
+    Every decision is logged (unless --no-log) with its funding attachments; a request
+    already logged (same id, or same content without an id) is not logged twice.
+    Exit 0 when evaluated whatever the outcome; 2 for bad input (nothing is logged);
+    3 when --fail-on matches.
+    """
+    from zhunru.evaluate import Engine, parse_request, parse_request_json
+    from zhunru.session import Session
+
+    on = parse_date(as_of, "--as-of")
+    raw = read_input(file, "FILE")
+    if batch:
+        requests = _parse_batch(raw, parse_request)
+    else:
+        requests = [parse_request_json(raw)]
+    if on is not None:
+        requests = [r.model_copy(update={"date": on}) for r in requests]
+
+    attachments = []
+    if attach:
+        if no_log:
+            raise InputError("--attach: attachments are logged; it cannot be used with --no-log")
+        from zhunru.log import file_attachment
+
+        for path in attach:
+            funding = requests[0].funding if len(requests) == 1 else None
+            attachments.append(file_attachment(path, funding.amount if funding else Decimal(0),
+                                               funding.source if funding else "attachment",
+                                               funding.document if funding else None))
+
+    engine = Engine(lang=lang)
+    # Decide everything first: a bad request (unknown city, date no ruleset covers) stops the
+    # run before anything is logged.
+    decisions = [engine.evaluate(r) for r in _progress(requests, batch, "决策 deciding")]
+    from zhunru.plugins import plugin_manager
+
+    hook = plugin_manager().hook
+    session = Session(log_url=db_url, no_log=no_log, attachments=attachments)
+    hit = False
+    try:
+        for start in range(0, len(decisions), CHUNK):
+            chunk = list(zip(requests[start:start + CHUNK], decisions[start:start + CHUNK]))
+            for request, decision in chunk:
+                hook.zhunru_decision_made(request=request, decision=decision, session=session)
+            hook.zhunru_flush(session=session)
+            logged = session.state.get("logged", {})
+            for request, decision in chunk:
+                shown = decision.model_dump(mode="json")
+                if decision.request_id in logged:  # already logged before: show the logged decision
+                    shown = json.loads(logged[decision.request_id]["payload_json"])
+                    shown["already_logged"] = True
+                hit = hit or shown["outcome"] in fail_on
+                _emit(shown, fmt, lang, batch)
+    finally:
+        session.close()
+    if hit:
+        sys.exit(3)
+
+
+def _parse_batch(raw: bytes, parse_request):
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("FILE: not UTF-8 text") from None
+    requests = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"line {number}: not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise InputError(f"line {number}: nested too deeply") from None
+        try:
+            requests.append(parse_request(data))
+        except InputError as exc:
+            raise InputError(f"line {number}: {exc}") from None
+    if not requests:
+        raise InputError("FILE: no requests in the batch")
+    return requests
+
+
+def _progress(items, batch, label):
+    """A progress bar on a terminal for batches; plain iteration otherwise."""
+    if not batch or not sys.stderr.isatty() or len(items) < 200:
+        return items
+    from rich.progress import track
+
+    return track(items, description=label, transient=True, console=_stderr_console())
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _emit(decision: dict, fmt: str, lang: str, batch: bool) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(decision, ensure_ascii=False, separators=(",", ":") if batch else (",", ": "),
+                              indent=None if batch else 2))
+    elif batch:
+        click.echo(decision_line(decision, lang))
+    else:
+        click.echo(decision_text(decision, lang))
+
+
+COMMANDS = [evaluate]

@@ -1,0 +1,70 @@
+"""Text output for people: Chinese by default, short lines that wrap well in a narrow terminal."""
+from __future__ import annotations
+
+import click
+
+from zhunru.messages import CATEGORIES, OUTCOMES, VERDICTS, label, pick
+
+COLOURS = {"admitted": "green", "needs_approval": "yellow", "rejected": "red",
+           "must_issue": "green", "may_issue": "green", "must_not_issue": "red", "unknown": "yellow"}
+
+
+def source_line(source: dict) -> str:
+    if "quote" in source:
+        return f"《{source.get('document')}》“{source['quote']}”"
+    return " ".join(v for k, v in source.items() if k in ("law", "article", "item") and v)
+
+
+def reasons_text(reasons: list[dict], lang: str) -> list[str]:
+    lines = [f"{label('reasons', lang)}:"]
+    for i, reason in enumerate(reasons, 1):
+        lines.append(f"  {i}. {reason['message']}")
+        lines.append(f"     [{reason['clause']}]")
+        lines.append(f"     {label('source', lang)}: {source_line(reason['source'])}")
+    return lines
+
+
+def decision_text(decision: dict, lang: str) -> str:
+    outcome = decision["outcome"]
+    head = click.style(pick(OUTCOMES[outcome], lang), fg=COLOURS[outcome], bold=True)
+    lines = [f"{label('outcome', lang)}: {head}"
+             + (f"  ({label('advisory', lang)})" if decision.get("advisory") else ""),
+             f"{label('matter', lang)}: {decision['matter']['name']}"
+             + (f" ({decision['matter']['code']})" if decision["matter"].get("code") else ""),
+             f"{label('category', lang)}: {pick(CATEGORIES[decision['category']], lang)}",
+             f"{label('ruleset', lang)}: {decision['ruleset']['id']}@{decision['ruleset']['version']}"]
+    funding = decision.get("funding") or {}
+    if funding.get("attached") or funding.get("required") is not None:
+        req = funding.get("required")
+        parts = [f"{label('attached', lang)} {funding.get('attached', 0):g}",
+                 f"{label('required', lang)} " + (f"{req:g}" if req is not None else label("none", lang))]
+        if funding.get("shortfall"):
+            parts.append(f"{label('shortfall', lang)} {funding['shortfall']:g}")
+        lines.append(f"{label('funding', lang)}: " + ", ".join(parts))
+    lines += reasons_text(decision["reasons"], lang)
+    if decision.get("suggestions"):
+        lines.append(f"{label('suggestions', lang)}: " + "、".join(decision["suggestions"]))
+    lines.append(f"{label('decision', lang)}: {decision['decision_id']}  {label('request', lang)}: {decision['request_id']}")
+    return "\n".join(lines)
+
+
+def decision_line(decision: dict, lang: str) -> str:
+    """One line per decision, for batches."""
+    outcome = decision["outcome"]
+    return (f"{decision['request_id']}\t"
+            + click.style(pick(OUTCOMES[outcome], lang), fg=COLOURS[outcome])
+            + f"\t{pick(CATEGORIES[decision['category']], lang)}\t{decision['matter']['name']}"
+            + f"\t{decision['reasons'][0]['clause']}")
+
+
+def certificate_text(result: dict, lang: str) -> str:
+    verdict = result["verdict"]
+    cert = result.get("certificate") or {}
+    lines = [f"{label('verdict', lang)}: {cert.get('name') or result['query']}",
+             f"{label('outcome', lang)}: " + click.style(pick(VERDICTS[verdict], lang), fg=COLOURS[verdict], bold=True)]
+    if result.get("redirect"):
+        lines.append(f"{label('redirect', lang)}: {result['redirect']}")
+    lines += reasons_text(result["reasons"], lang)
+    if result.get("suggestions"):
+        lines.append(f"{label('suggestions', lang)}: " + "、".join(result["suggestions"]))
+    return "\n".join(lines)

@@ -1,0 +1,118 @@
+"""A ruleset chain compiled for lookups: names → catalogue entries, clause ids → clauses.
+
+The chain is the city's version and its parents (nearest first); the nearest definition wins,
+so a city overrides national item by item and list by list.
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+import hashlib
+from dataclasses import dataclass, field
+
+from .loader import LoadedRuleset
+from .normalize import normalize
+from .ruleset import Clause, Item, ItemList, Otherwise
+
+# kind → the lists it has, in the order a name is looked up
+LISTS: dict[str, tuple[str, ...]] = {
+    "task": ("negative", "duty", "assist"),
+    "certificate": ("must_not_issue", "must_issue", "may_issue"),
+    "nameplate": ("forbidden", "allowed"),
+    "posting": ("forbidden", "allowed"),
+    "meeting": ("forbidden", "allowed"),
+    "ledger": ("forbidden", "allowed"),
+    "report": ("forbidden", "allowed"),
+    "assessment": ("forbidden", "allowed"),
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str
+    list_name: str
+    item: Item
+    origin: LoadedRuleset
+
+
+@dataclass
+class Book:
+    chain: list[LoadedRuleset]
+    names: dict[str, dict[str, Entry]] = field(default_factory=dict)
+    codes: dict[str, dict[str, Entry]] = field(default_factory=dict)
+    clauses: dict[str, tuple[Clause, LoadedRuleset]] = field(default_factory=dict)
+    coverage: dict[tuple[str, str], str] = field(default_factory=dict)
+    otherwise: dict[str, tuple[Otherwise, LoadedRuleset]] = field(default_factory=dict)
+    max_count: dict[str, tuple[int, str | None, LoadedRuleset]] = field(default_factory=dict)
+    commissioned: tuple[str, LoadedRuleset] | None = None
+
+    @property
+    def leaf(self) -> LoadedRuleset:
+        return self.chain[0]
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """Hash of the whole chain: a parent's change changes every child's decisions."""
+        if len(self.chain) == 1:
+            return self.leaf.sha256
+        return hashlib.sha256(":".join(r.sha256 for r in self.chain).encode()).hexdigest()
+
+    @property
+    def advisory(self) -> bool:
+        return self.leaf.ruleset.status != "in_force"
+
+    def lookup(self, kind: str, matter: str) -> Entry | None:
+        """Exact catalogue code, or name/alias after normalisation. Never a fuzzy guess."""
+        entry = self.codes.get(kind, {}).get(matter.strip())
+        if entry is not None:
+            return entry
+        return self.names.get(kind, {}).get(normalize(matter))
+
+    def suggestions(self, kind: str, matter: str, n: int = 3) -> list[str]:
+        names = self.names.get(kind, {})
+        close = difflib.get_close_matches(normalize(matter), list(names), n=n, cutoff=0.5)
+        seen: list[str] = []
+        for key in close:
+            name = names[key].item.name
+            if name not in seen:
+                seen.append(name)
+        return seen
+
+    def clause(self, clause_id: str) -> tuple[Clause, LoadedRuleset]:
+        return self.clauses[clause_id]
+
+    def covers(self, kind: str) -> bool:
+        return any(getattr(r.ruleset, kind) is not None for r in self.chain)
+
+
+def compile_book(chain: list[LoadedRuleset]) -> Book:
+    book = Book(chain=chain)
+    for loaded in chain:  # nearest first: setdefault keeps the nearest definition
+        rs = loaded.ruleset
+        for clause in rs.all_clauses():
+            book.clauses.setdefault(clause.id, (clause, loaded))
+        if rs.task and rs.task.commissioned and book.commissioned is None:
+            book.commissioned = (rs.task.commissioned, loaded)
+        for kind, lists in LISTS.items():
+            section = getattr(rs, kind)
+            if section is None:
+                continue
+            names = book.names.setdefault(kind, {})
+            codes = book.codes.setdefault(kind, {})
+            for list_name in lists:
+                item_list: ItemList | None = getattr(section, list_name)
+                if item_list is None:
+                    continue
+                book.coverage.setdefault((kind, list_name), item_list.coverage)
+                for item in item_list.items:
+                    entry = Entry(kind, list_name, item, loaded)
+                    codes.setdefault(item.key, entry)
+                    for name in (item.name, *item.aliases):
+                        names.setdefault(normalize(name), entry)
+            other = getattr(section, "otherwise", None)
+            if other is not None:
+                book.otherwise.setdefault(kind, (other, loaded))
+            cap = getattr(section, "max_count", None)
+            if cap is not None:
+                book.max_count.setdefault(kind, (cap, section.max_count_clause, loaded))
+    return book

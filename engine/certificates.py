@@ -1,0 +1,26 @@
+"""Certificate check: is a certificate a community is asked for its to issue?"""
+from __future__ import annotations
+
+import datetime as dt
+
+from .evaluate import Engine
+from .models import Department, Request
+
+
+def check_certificate(engine: Engine, text: str, city: str, on: dt.date | None = None) -> dict:
+    """The contract's certificate answer: verdict, certificate, reasons, suggestions, redirect."""
+    request = Request.model_validate({
+        "city": city, "date": (on or dt.date.today()).isoformat(), "kind": "certificate", "matter": text,
+        "department": Department(name="社区居民委员会", level="street", role="department").model_dump(),
+    })
+    decision = engine.evaluate(request)
+    book = engine.book_for(city, request.date)
+    entry = book.lookup("certificate", text)
+    certificate = None
+    if entry is not None:
+        certificate = {"code": entry.item.key, "name": entry.item.name, "list": entry.list_name,
+                       "aliases": list(entry.item.aliases)}
+    return {"query": text, "verdict": decision.verdict, "certificate": certificate,
+            "reasons": [r.model_dump() for r in decision.reasons], "suggestions": decision.suggestions,
+            "redirect": entry.item.redirect if entry else None,
+            "ruleset": decision.ruleset.model_dump(), "advisory": decision.advisory}

@@ -1,0 +1,192 @@
+"""The decision procedure (DESIGN.md): pick the version, resolve the matter, let the rules decide,
+let city plugins add reasons, cite a clause for every reason."""
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from . import rules
+from .book import Book, Entry, compile_book
+from .errors import InputError
+from .funding import required_total
+from .loader import Registry, default_registry, describe_validation
+from .messages import reason_text
+from .models import Decision, FundingCheck, MatterRef, Reason, Request, RulesetRef
+
+SEVERITY = {"admitted": 0, "needs_approval": 1, "rejected": 2}
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+def parse_request(data: Any) -> Request:
+    """Validate a request; a bad one raises InputError naming the first bad field."""
+    if not isinstance(data, dict):
+        raise InputError("request: must be a JSON object")
+    try:
+        return Request.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(describe_validation(exc)[0]) from None
+
+
+def parse_request_json(text: str | bytes) -> Request:
+    if len(text) > MAX_REQUEST_BYTES:
+        raise InputError(f"request: {len(text)} bytes, over the limit of {MAX_REQUEST_BYTES}")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"request: not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})") from None
+    except (UnicodeDecodeError, RecursionError):
+        raise InputError("request: not valid JSON (bad encoding or nested too deeply)") from None
+    return parse_request(data)
+
+
+def request_id(request: Request) -> str:
+    """The request's own id, or a content hash: the same request is the same request."""
+    if request.id:
+        return request.id
+    canonical = request.model_dump_json(exclude={"id"})
+    return "r-" + hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+@dataclass
+class Standing:
+    """State a rule needs that the request does not carry, read from the log and the registry."""
+
+    counts: dict[str, int] = field(default_factory=dict)  # kind → items already admitted per community
+
+
+class Engine:
+    """Evaluates requests against the rulesets of a registry (the plugins' rulesets by default)."""
+
+    def __init__(self, registry: Registry | None = None, lang: str = "zh"):
+        self.registry = registry or default_registry()
+        self.lang = lang
+        self._books: dict[tuple[str, ...], Book] = {}
+
+    def book_for(self, city: str, on) -> Book:
+        leaf = self.registry.in_force(city, on)
+        chain = self.registry.chain(leaf, on)
+        key = tuple(r.ref for r in chain)
+        if key not in self._books:
+            self._books[key] = compile_book(chain)
+        return self._books[key]
+
+    # -- reasons ---------------------------------------------------------------------------
+    def _reason(self, book: Book, code: str, clause_id: str, with_text: bool = True, **values) -> Reason:
+        clause, origin = book.clause(clause_id)
+        message = reason_text(code, self.lang, **values)
+        text = (clause.text_en if self.lang == "en" and clause.text_en else clause.text) if with_text else ""
+        source = {k: v for k, v in clause.source.model_dump().items() if v is not None}
+        return Reason(code=code, clause=f"{origin.ref}#{clause.id}", message=f"{message} {text}".strip(),
+                      source=source)
+
+    def _fallback_clause(self, book: Book) -> str:
+        if book.commissioned is None:
+            raise InputError(f"ruleset {book.leaf.ref}: no task.commissioned clause to cite")
+        return book.commissioned[0]
+
+    # -- the procedure ---------------------------------------------------------------------
+    def evaluate(self, request: Request, standing: Standing | None = None) -> Decision:
+        book = self.book_for(request.city, request.date)
+        kind = request.kind
+        entry = book.lookup(kind, request.matter)
+        matter_name = entry.item.name if entry else request.matter
+        values: dict[str, Any] = {"matter": matter_name, "department": request.department.name}
+        funding = FundingCheck(attached=request.funding.amount if request.funding else Decimal(0))
+        funded = (request.funding is not None and request.funding.amount > 0) or request.personnel > 0
+
+        facts: dict[str, Any] = {
+            "group": "task" if kind == "task" else kind, "listed": entry.list_name if entry else "none",
+            "partial": False, "funded": funded, "shortfall": False, "over_cap": False,
+            "assessor_ok": True, "otherwise": "none",
+        }
+        standard = entry.item.funding if entry else None
+        if kind == "task":
+            facts["partial"] = any(book.coverage.get(("task", n)) == "partial" for n in ("duty", "assist"))
+        if standard is not None:
+            funding.required = required_total(standard, request.communities)
+            funding.shortfall = max(funding.required - funding.attached, Decimal(0))
+            facts["shortfall"] = funding.shortfall > 0
+        if entry is not None and entry.list_name == "allowed":
+            item = entry.item
+            if kind == "assessment":
+                facts["assessor_ok"] = ((item.assessor is None or request.department.role in item.assessor)
+                                        and (item.assessor_level is None
+                                             or request.department.level in item.assessor_level))
+            cap = book.max_count.get(kind)
+            if cap is not None and standing is not None:
+                values.update(count=standing.counts.get(kind, 0) + 1, cap=cap[0])
+                facts["over_cap"] = standing.counts.get(kind, 0) >= cap[0]
+        if entry is None and kind != "task" and kind in book.otherwise:
+            facts["otherwise"] = book.otherwise[kind][0].outcome
+
+        outcome, category, code = rules.decide(facts)
+        reasons = self._reasons(book, request, entry, code, values, funding, facts)
+        for extra in self._city_rules(request, book, outcome, category, reasons):
+            reasons.append(extra[0])
+            if extra[1] and SEVERITY[extra[1]] > SEVERITY[outcome]:
+                outcome = extra[1]
+        if book.advisory:
+            reasons.append(self._reason(book, "PROPOSAL_ADVISORY", reasons[0].clause.rsplit("#", 1)[1],
+                                        with_text=False, status=book.leaf.ruleset.status))
+        verdict = None
+        if kind == "certificate":
+            verdict = {"duty": "must_issue", "forbidden": "must_not_issue"}.get(category)
+            if category == "allowed":
+                verdict = "may_issue"
+            verdict = verdict or "unknown"
+        return Decision(
+            decision_id=uuid.uuid4().hex, request_id=request_id(request), outcome=outcome, category=category,
+            matter=MatterRef(code=entry.item.key if entry else None, name=matter_name), reasons=reasons,
+            funding=funding, ruleset=RulesetRef(id=book.leaf.ruleset.id, version=book.leaf.ruleset.version,
+                                                sha256=book.sha256),
+            advisory=book.advisory, verdict=verdict,
+            suggestions=[] if entry else book.suggestions(kind, request.matter))
+
+    def _reasons(self, book, request, entry: Entry | None, code, values, funding, facts) -> list[Reason]:
+        reasons: list[Reason] = []
+        if entry is not None:
+            clause_id = entry.item.id
+            if code == "OVER_CAP" and book.max_count[request.kind][1]:
+                clause_id = book.max_count[request.kind][1]
+            if code == "FUNDING_SHORTFALL":
+                values.update(attached=funding.attached, required=funding.required, shortfall=funding.shortfall)
+            reasons.append(self._reason(book, code, clause_id, **values))
+            return reasons
+        if request.kind == "task":
+            clause_id = self._fallback_clause(book)
+            if code == "FUNDING_SHORTFALL":
+                values.update(attached=funding.attached, required=funding.required, shortfall=funding.shortfall)
+            reasons.append(self._reason(book, code, clause_id, **values))
+            if code == "LIST_PARTIAL" and not facts["funded"]:
+                reasons.append(self._reason(book, "LIST_PARTIAL_UNFUNDED", clause_id, with_text=False))
+            if code == "APPROVAL_REQUIRED" and funding.required is None:
+                reasons.append(self._reason(book, "NO_FUNDING_STANDARD", clause_id, with_text=False))
+            return reasons
+        if request.kind in book.otherwise:
+            other, _ = book.otherwise[request.kind]
+            return [self._reason(book, code, other.clause, **values)]
+        return [self._reason(book, code, self._fallback_clause(book), **values)]
+
+    def _city_rules(self, request, book, outcome, category, reasons):
+        from zhunru.plugins import plugin_manager
+
+        extras = []
+        for rule_list in plugin_manager().hook.zhunru_city_rules(city=request.city):
+            for rule in rule_list or []:
+                draft = {"outcome": outcome, "category": category, "reasons": [r.model_dump() for r in reasons]}
+                for found in rule(request, draft, book) or []:
+                    clause_id = found["clause"]
+                    if clause_id not in book.clauses:
+                        raise InputError(f"plugin rule {rule!r}: clause {clause_id!r} is not in {book.leaf.ref}")
+                    clause, origin = book.clause(clause_id)
+                    source = {k: v for k, v in clause.source.model_dump().items() if v is not None}
+                    reason = Reason(code=found["code"], clause=f"{origin.ref}#{clause_id}",
+                                    message=found["message"], source=source)
+                    extras.append((reason, found.get("outcome")))
+        return extras

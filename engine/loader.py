@@ -1,0 +1,189 @@
+"""Finding, reading and chaining rulesets.
+
+Rulesets are found through the `zhunru_ruleset_paths` hook and read lazily: only the city asked
+for (and its parents) is parsed. YAML is read with the safe loader, without aliases (no alias
+bombs) and under a size limit.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from .errors import RulesetError
+from .ruleset import Ruleset
+
+MAX_RULESET_BYTES = 2 * 1024 * 1024
+RESERVED_DIRS = {"sources", "cases"}
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors/aliases: rulesets never need them and they enable bombs."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "YAML aliases (*ref) are not allowed",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def read_yaml(path: Path, limit: int = MAX_RULESET_BYTES):
+    """Parse a YAML file safely; raise RulesetError with a one-line message."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise RulesetError(f"{path}: cannot read ({exc.strerror})") from None
+    if size > limit:
+        raise RulesetError(f"{path}: file is {size} bytes, over the limit of {limit}")
+    raw = path.read_bytes()
+    return parse_yaml(raw, str(path)), raw
+
+
+def parse_yaml(raw: bytes, where: str):
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RulesetError(f"{where}: not UTF-8 text") from None
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        at = f" (line {mark.line + 1})" if mark else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        if "python/" in str(exc) or "could not determine a constructor" in problem:
+            problem = "tags like !!python/... are not allowed"
+        raise RulesetError(f"{where}{at}: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise RulesetError(f"{where}: invalid YAML ({exc.__class__.__name__})") from None
+    except RecursionError:
+        raise RulesetError(f"{where}: nested too deeply") from None
+
+
+def describe_validation(exc: ValidationError) -> list[str]:
+    """One short line per pydantic error: `field.path: message`."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{loc}: {msg}")
+    return lines
+
+
+@dataclass(frozen=True)
+class LoadedRuleset:
+    """One ruleset file: the validated model, where it came from and its content hash."""
+
+    ruleset: Ruleset
+    path: Path
+    sha256: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.ruleset.id}@{self.ruleset.version}"
+
+    @property
+    def sources_dir(self) -> Path:
+        return self.path.parent / "sources"
+
+
+def load_file(path: Path) -> LoadedRuleset:
+    data, raw = read_yaml(path)
+    if not isinstance(data, dict):
+        raise RulesetError(f"{path}: a ruleset is a YAML mapping")
+    try:
+        model = Ruleset.model_validate(data)
+    except ValidationError as exc:
+        raise RulesetError(f"{path}: {describe_validation(exc)[0]}") from None
+    return LoadedRuleset(model, path, hashlib.sha256(raw).hexdigest())
+
+
+def ruleset_roots() -> list[Path]:
+    from zhunru.plugins import plugin_manager
+
+    roots: list[Path] = []
+    for paths in plugin_manager().hook.zhunru_ruleset_paths():
+        roots.extend(Path(p) for p in paths or [])
+    return roots
+
+
+@dataclass
+class Registry:
+    """All rulesets the loaded plugins offer, parsed city by city on first use."""
+
+    roots: list[Path]
+    _files: dict[str, list[Path]] = field(default_factory=dict)
+    _loaded: dict[str, list[LoadedRuleset]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for root in self.roots:
+            if not root.is_dir():
+                continue
+            for city_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+                files = sorted(p for p in city_dir.glob("*.yaml"))
+                if files:
+                    self._files.setdefault(city_dir.name, []).extend(files)
+
+    def cities(self) -> list[str]:
+        return sorted(self._files)
+
+    def versions(self, city: str) -> list[LoadedRuleset]:
+        if city not in self._loaded:
+            if city not in self._files:
+                known = ", ".join(self.cities()) or "none"
+                raise RulesetError(f"city: unknown city {city!r} (known: {known})")
+            loaded = [load_file(p) for p in self._files[city]]
+            for item in loaded:
+                if item.ruleset.id != city:
+                    raise RulesetError(f"{item.path}: id {item.ruleset.id!r} does not match its folder {city!r}")
+            self._loaded[city] = sorted(loaded, key=lambda r: r.ruleset.effective_from)
+        return self._loaded[city]
+
+    def in_force(self, city: str, on: dt.date) -> LoadedRuleset:
+        """The version effective on `on` (effective_from ≤ on < effective_to)."""
+        versions = self.versions(city)
+        for item in versions:
+            r = item.ruleset
+            if r.effective_from <= on and (r.effective_to is None or on < r.effective_to):
+                return item
+        spans = "; ".join(f"{v.ruleset.version}: {v.ruleset.effective_from}–{v.ruleset.effective_to or ''}"
+                          for v in versions)
+        raise RulesetError(f"date: no {city} ruleset is in force on {on} (versions: {spans})")
+
+    def by_ref(self, ref: str) -> LoadedRuleset:
+        """`city@version` or `city` (the latest version)."""
+        city, _, version = ref.partition("@")
+        versions = self.versions(city)
+        if not version:
+            return versions[-1]
+        for item in versions:
+            if item.ruleset.version == version:
+                return item
+        raise RulesetError(f"ruleset: {city} has no version {version!r}")
+
+    def chain(self, leaf: LoadedRuleset, on: dt.date | None = None) -> list[LoadedRuleset]:
+        """The leaf and its parents, nearest first. A parent is the version in force on `on`
+        (the request date), or, without a date, on the leaf's effective_from."""
+        on = on or leaf.ruleset.effective_from
+        chain, seen = [leaf], {leaf.ruleset.id}
+        while chain[-1].ruleset.extends:
+            parent_id = chain[-1].ruleset.extends
+            if parent_id in seen:
+                raise RulesetError(f"{chain[-1].path}: extends cycle through {parent_id!r}")
+            try:
+                parent = self.in_force(parent_id, on)
+            except RulesetError as exc:
+                raise RulesetError(f"{chain[-1].path}: extends {parent_id!r}: {exc}") from None
+            chain.append(parent)
+            seen.add(parent_id)
+        return chain
+
+
+@functools.cache
+def default_registry() -> Registry:
+    return Registry(ruleset_roots())

@@ -1,0 +1,280 @@
+"""The decision log: append-only, one SHA-256 hash chain over every entry (sqlmodel).
+
+An entry is a decision, or a later act on one (approval, refusal). Each row stores the previous
+row's hash; the row hash covers its sequence number, its content and its funding attachments,
+so `verify` detects a changed byte, a deleted row and reordered rows. An entry and its
+attachments are written in one transaction or not at all. Writers serialise on a lock (SQLite:
+BEGIN IMMEDIATE; PostgreSQL: a transaction-level advisory lock) so concurrent processes keep one
+chain. Decisions are idempotent by request id: logging a request already logged returns the
+logged decision instead of writing a second one.
+
+Only commands that need the database import this module (it pulls in SQLAlchemy).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import event, func, text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+from .errors import InputError
+
+GENESIS = "0" * 64
+ADVISORY_LOCK = 0x7A68756E7275  # "zhunru"
+
+
+class LogEntry(SQLModel, table=True):
+    __tablename__ = "zhunru_log"
+    seq: int = Field(primary_key=True)
+    entry_id: str = Field(index=True, unique=True, max_length=64)
+    entry_type: str = Field(max_length=32)  # decision | approval | refusal
+    request_id: str = Field(index=True, max_length=128)
+    decision_key: str | None = Field(default=None, unique=True, max_length=128)  # request id of a decision
+    refers_to: str | None = Field(default=None, index=True, max_length=64)  # decision an act is about
+    act_key: str | None = Field(default=None, unique=True, max_length=128)  # one approval/refusal per decision
+    created_at: str = Field(max_length=40)
+    city: str = Field(max_length=64)
+    ruleset: str = Field(max_length=128)
+    ruleset_sha256: str = Field(max_length=64)
+    outcome: str = Field(max_length=32)
+    request_json: str
+    payload_json: str
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class Attachment(SQLModel, table=True):
+    __tablename__ = "zhunru_attachment"
+    id: int | None = Field(default=None, primary_key=True)
+    entry_seq: int = Field(foreign_key="zhunru_log.seq", index=True)
+    position: int
+    amount: str = Field(max_length=40)  # a Decimal as text: exact
+    source: str = Field(max_length=200)
+    document: str | None = Field(default=None, max_length=200)
+    kind: str | None = Field(default=None, max_length=40)
+    path: str | None = None
+    size: int | None = None
+    sha256: str | None = Field(default=None, max_length=64)
+
+
+ENTRY_FIELDS = ("seq", "entry_id", "entry_type", "request_id", "decision_key", "refers_to", "act_key",
+                "created_at", "city", "ruleset", "ruleset_sha256", "outcome", "request_json", "payload_json",
+                "prev_hash")
+ATTACHMENT_FIELDS = ("position", "amount", "source", "document", "kind", "path", "size", "sha256")
+
+
+def row_hash(entry: dict, attachments: list[dict]) -> str:
+    body = {k: entry.get(k) for k in ENTRY_FIELDS}
+    body["attachments"] = [{k: a.get(k) for k in ATTACHMENT_FIELDS} for a in attachments]
+    return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True,
+                                     separators=(",", ":")).encode()).hexdigest()
+
+
+def file_attachment(path: str, amount: Decimal, source: str, document: str | None = None) -> dict:
+    """An attachment record for a file given with --attach: its path, size and sha256."""
+    p = Path(path)
+    try:
+        digest = hashlib.sha256()
+        with p.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        size = p.stat().st_size
+    except OSError as exc:
+        raise InputError(f"--attach: cannot read {path} ({exc.strerror})") from None
+    return {"amount": str(amount), "source": source, "document": document, "kind": "file",
+            "path": str(p.resolve()), "size": size, "sha256": digest.hexdigest()}
+
+
+def default_url() -> str:
+    url = os.environ.get("ZHUNRU_DB")
+    if url:
+        return url
+    import platformdirs
+
+    folder = Path(platformdirs.user_data_dir("zhunru", appauthor=False))
+    return f"sqlite:///{folder / 'log.sqlite'}"
+
+
+def normalise_url(url: str) -> str:
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if "://" not in url:  # a plain file path
+        return f"sqlite:///{Path(url).expanduser().resolve()}"
+    return url
+
+
+@dataclass
+class Record:
+    """One entry to append: its fields, and its attachments."""
+
+    entry: dict
+    attachments: list[dict] = field(default_factory=list)
+
+
+class LogError(InputError):
+    """The log cannot be written or read (read-only, disk full, unreachable server)."""
+
+    exit_code = 4
+
+
+class DecisionLog:
+    def __init__(self, url: str | None = None):
+        self.url = normalise_url(url or default_url())
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.is_sqlite:
+            path = self.url.split(":///", 1)[1] if ":///" in self.url else ""
+            if path and path != ":memory:":
+                try:
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise LogError(f"--db: cannot create {Path(path).parent} ({exc.strerror})") from None
+            self.engine = create_engine(self.url, connect_args={"timeout": 60, "isolation_level": None})
+
+            @event.listens_for(self.engine, "connect")
+            def _pragma(dbapi_conn, _record):
+                dbapi_conn.execute("PRAGMA busy_timeout=60000")
+                dbapi_conn.execute("PRAGMA foreign_keys=ON")
+                dbapi_conn.execute("PRAGMA journal_mode=WAL")
+
+            @event.listens_for(self.engine, "begin")
+            def _begin(conn):  # take the write lock up front: one chain, no lost updates
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            self.engine = create_engine(self.url, pool_pre_ping=True)
+        try:
+            SQLModel.metadata.create_all(self.engine)
+        except OperationalError as exc:
+            raise LogError(f"--db: cannot open the log at {self.display_url} ({_short(exc)})") from None
+
+    @property
+    def display_url(self) -> str:
+        return self.url.replace("postgresql+psycopg://", "postgresql://")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- writing ---------------------------------------------------------------------------
+    def append(self, records: Iterable[Record]) -> list[dict]:
+        """Append records in one transaction. A decision whose request id is already logged is
+        not written again; its logged entry is returned in its place."""
+        out: list[dict] = []
+        try:
+            with Session(self.engine) as session, session.begin():
+                if not self.is_sqlite:
+                    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK})
+                last = session.exec(select(LogEntry.seq, LogEntry.hash).order_by(LogEntry.seq.desc()).limit(1)).first()
+                seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+                for record in records:
+                    entry = dict(record.entry)
+                    existing = self._existing(session, entry)
+                    if existing is not None:
+                        out.append(existing)
+                        continue
+                    seq += 1
+                    entry.update(seq=seq, prev_hash=prev)
+                    attachments = [dict(a, position=i) for i, a in enumerate(record.attachments)]
+                    entry["hash"] = prev = row_hash(entry, attachments)
+                    session.add(LogEntry(**entry))
+                    session.flush()
+                    for att in attachments:
+                        session.add(Attachment(entry_seq=seq, **att))
+                    out.append(entry)
+        except SQLAlchemyError as exc:
+            raise LogError(f"--db: could not write the log at {self.display_url} ({_short(exc)}); "
+                           "nothing was written") from None
+        return out
+
+    def _existing(self, session: Session, entry: dict) -> dict | None:
+        for key in ("decision_key", "act_key"):
+            if entry.get(key):
+                column = getattr(LogEntry, key)
+                found = session.exec(select(LogEntry).where(column == entry[key])).first()
+                if found is not None:
+                    return dict(found.model_dump(), existing=True)
+        return None
+
+    # -- reading ---------------------------------------------------------------------------
+    def entries(self, limit: int | None = None, newest_first: bool = True, **where) -> list[LogEntry]:
+        with Session(self.engine) as session:
+            query = select(LogEntry)
+            for key, value in where.items():
+                if value is not None:
+                    query = query.where(getattr(LogEntry, key) == value)
+            query = query.order_by(LogEntry.seq.desc() if newest_first else LogEntry.seq)
+            if limit:
+                query = query.limit(limit)
+            return list(session.exec(query).all())
+
+    def find(self, ident: str) -> LogEntry | None:
+        """An entry by entry id, request id (its decision) or sequence number."""
+        with Session(self.engine) as session:
+            for column in (LogEntry.entry_id, LogEntry.decision_key):
+                found = session.exec(select(LogEntry).where(column == ident)).first()
+                if found:
+                    return found
+            if ident.isdigit():
+                return session.get(LogEntry, int(ident))
+        return None
+
+    def attachments(self, seq: int) -> list[Attachment]:
+        with Session(self.engine) as session:
+            return list(session.exec(select(Attachment).where(Attachment.entry_seq == seq)
+                                     .order_by(Attachment.position)).all())
+
+    def count(self) -> int:
+        with Session(self.engine) as session:
+            return session.exec(select(func.count()).select_from(LogEntry)).one()
+
+    def verify(self) -> tuple[int, str | None]:
+        """(rows checked, first problem or None)."""
+        checked, prev, expected_seq = 0, GENESIS, 1
+        with Session(self.engine) as session:
+            atts: dict[int, list[dict]] = {}
+            for att in session.exec(select(Attachment).order_by(Attachment.entry_seq, Attachment.position)):
+                atts.setdefault(att.entry_seq, []).append(att.model_dump())
+            for row in _stream(session):
+                data = row.model_dump()
+                label = f"row {row.seq} ({row.entry_type} {row.entry_id})"
+                if row.seq != expected_seq:
+                    return checked, f"{label}: expected row {expected_seq} here (a row was deleted or reordered)"
+                if row.prev_hash != prev:
+                    return checked, f"{label}: previous-hash link broken (a row before it was changed, deleted or reordered)"
+                if row_hash(data, atts.get(row.seq, [])) != row.hash:
+                    return checked, f"{label}: content does not match its hash (the row or its attachments were changed)"
+                prev, expected_seq, checked = row.hash, expected_seq + 1, checked + 1
+        return checked, None
+
+
+def _stream(session: Session) -> Iterator[LogEntry]:
+    yield from session.exec(select(LogEntry).order_by(LogEntry.seq).execution_options(yield_per=2000))
+
+
+def _short(exc: Exception) -> str:
+    text_ = str(getattr(exc, "orig", exc)).strip().splitlines()
+    return text_[0][:200] if text_ else exc.__class__.__name__
+
+
+def decision_record(request, decision, attachments: list[dict] | None = None) -> Record:
+    """The log record of a decision: the request, the decision and the funding attachments."""
+    atts = list(attachments or [])
+    if request.funding is not None:
+        atts.insert(0, {"amount": str(request.funding.amount), "source": request.funding.source,
+                        "document": request.funding.document, "kind": request.funding.kind,
+                        "path": None, "size": None, "sha256": None})
+    entry = {
+        "entry_id": decision.decision_id, "entry_type": "decision", "request_id": decision.request_id,
+        "decision_key": decision.request_id, "refers_to": None, "act_key": None,
+        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"),
+        "city": decision.ruleset.id, "ruleset": f"{decision.ruleset.id}@{decision.ruleset.version}",
+        "ruleset_sha256": decision.ruleset.sha256, "outcome": decision.outcome,
+        "request_json": request.model_dump_json(), "payload_json": decision.model_dump_json(),
+    }
+    return Record(entry, atts)

@@ -1,0 +1,83 @@
+"""Reason messages and labels in Chinese (default) and English."""
+from __future__ import annotations
+
+REASONS = {
+    "TASK_NEGATIVE": ("「{matter}」属于不应由社区承担的事项(负面清单),不予准入。",
+                      "'{matter}' is on the negative list: communities must not take it on."),
+    "TASK_DUTY": ("「{matter}」属于社区依法履行职责事项,予以准入。",
+                  "'{matter}' is one of the community's own statutory duties: admitted."),
+    "TASK_ASSIST": ("「{matter}」属于社区依法协助政府工作事项,予以准入。",
+                    "'{matter}' is work the community assists the government with: admitted."),
+    "LIST_PARTIAL": ("「{matter}」不在已知清单中,但本规则集的清单不完整(coverage: partial),不能因此拒绝;须经区(县)社区工作领导协调机构审批。",
+                     "'{matter}' is not on the known lists, but this ruleset's lists are incomplete "
+                     "(coverage: partial), so it cannot be refused for that; the district body must decide."),
+    "LIST_PARTIAL_UNFUNDED": ("未附经费或人员:清单外事项如获准入,须按“费随事转”拨付经费或下派人员。",
+                              "No funding or staff attached: an off-list matter, if admitted, needs funds or staff (费随事转)."),
+    "FUNDING_MISSING": ("「{matter}」不在社区工作事项清单内,属委托事项,未附经费或人员,按“权随责走、费随事转”不予准入。",
+                        "'{matter}' is not on the community's lists: a commissioned matter with no funding "
+                        "or staff attached is refused (power follows responsibility, funding follows the task)."),
+    "FUNDING_SHORTFALL": ("所附经费 {attached} 元低于标准 {required} 元,差额 {shortfall} 元,不予准入。",
+                          "Attached funding {attached} yuan is below the standard {required} yuan "
+                          "(shortfall {shortfall} yuan): refused."),
+    "APPROVAL_REQUIRED": ("「{matter}」属清单外委托事项,已附经费或人员,须报区(县)社区工作领导协调机构审批并予以公布。",
+                          "'{matter}' is an off-list commissioned matter with funding or staff attached: "
+                          "it needs approval by the district coordination body and publication."),
+    "NO_FUNDING_STANDARD": ("规则集未规定该事项的经费标准;已附经费或人员即满足“费随事转”。",
+                            "The ruleset sets no funding standard for this matter; attached funding or staff satisfies the rule."),
+    "CERT_MUST_ISSUE": ("「{matter}」属于社区应当出具的证明。", "'{matter}' is a certificate the community must issue."),
+    "CERT_MAY_ISSUE": ("「{matter}」属于社区可以出具的证明。", "'{matter}' is a certificate the community may issue."),
+    "CERT_MUST_NOT_ISSUE": ("「{matter}」属于社区不应出具的证明。", "'{matter}' is a certificate the community must not issue."),
+    "ALLOWED": ("「{matter}」在允许范围内,予以准入。", "'{matter}' is allowed: admitted."),
+    "FORBIDDEN": ("「{matter}」在禁止之列,不予准入。", "'{matter}' is forbidden: refused."),
+    "OVER_CAP": ("「{matter}」超出上限({count}/{cap}),不予准入。", "'{matter}' exceeds the cap ({count}/{cap}): refused."),
+    "ASSESSOR_NOT_ALLOWED": ("「{department}」无权组织「{matter}」,不予准入。",
+                             "'{department}' may not run '{matter}': refused."),
+    "NOT_LISTED": ("「{matter}」不在清单中,按规则集的兜底条款处理。",
+                   "'{matter}' is on no list; the ruleset's catch-all clause decides."),
+    "NOT_COVERED": ("规则集对「{matter}」没有规定,须经区(县)社区工作领导协调机构审批。",
+                    "The ruleset says nothing about '{matter}': the district body must decide."),
+    "PROPOSAL_ADVISORY": ("本规则集状态为「{status}」,不是正式生效的规定:本决定仅供参考。",
+                          "This ruleset's status is '{status}', not in force: this decision is advisory."),
+}
+
+OUTCOMES = {
+    "admitted": ("予以准入", "admitted"),
+    "needs_approval": ("须经审批", "needs approval"),
+    "rejected": ("不予准入", "rejected"),
+}
+CATEGORIES = {
+    "duty": ("依法履行职责事项", "own statutory duty"),
+    "assist": ("依法协助政府工作事项", "assisted work"),
+    "commissioned": ("委托事项", "commissioned matter"),
+    "negative": ("负面清单事项", "negative list"),
+    "unlisted": ("清单外事项", "not listed"),
+    "allowed": ("允许", "allowed"),
+    "forbidden": ("禁止", "forbidden"),
+}
+VERDICTS = {
+    "must_issue": ("应当出具", "must issue"),
+    "may_issue": ("可以出具", "may issue"),
+    "must_not_issue": ("不应出具", "must not issue"),
+    "unknown": ("无明确规定", "not determined"),
+}
+LABELS = {
+    "outcome": ("结论", "Outcome"), "category": ("类别", "Category"), "matter": ("事项", "Matter"),
+    "ruleset": ("规则集", "Ruleset"), "reasons": ("理由", "Reasons"), "source": ("依据", "Source"),
+    "funding": ("经费", "Funding"), "required": ("应附", "required"), "attached": ("已附", "attached"),
+    "shortfall": ("差额", "shortfall"), "advisory": ("仅供参考(建议案/草案)", "advisory (proposal/draft)"),
+    "suggestions": ("您是否要找", "Did you mean"), "redirect": ("请前往", "Go instead to"),
+    "verdict": ("证明", "Certificate"), "decision": ("决定编号", "Decision"), "request": ("申请编号", "Request"),
+    "none": ("无标准", "no standard"), "logged": ("已记录", "logged"),
+}
+
+
+def pick(pair: tuple[str, str], lang: str) -> str:
+    return pair[1] if lang == "en" else pair[0]
+
+
+def reason_text(code: str, lang: str = "zh", **values) -> str:
+    return pick(REASONS[code], lang).format(**values)
+
+
+def label(key: str, lang: str = "zh") -> str:
+    return pick(LABELS[key], lang)

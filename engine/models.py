@@ -1,0 +1,122 @@
+"""The black-box contract: Request in, Decision out (DESIGN.md, "The contract")."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_serializer, field_validator
+
+from .ruleset import Level, Outcome, Role
+
+Kind = Literal["task", "nameplate", "certificate", "assessment", "meeting", "ledger", "report", "posting"]
+KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
+Category = Literal["duty", "assist", "commissioned", "negative", "unlisted", "allowed", "forbidden"]
+Verdict = Literal["must_issue", "may_issue", "must_not_issue", "unknown"]
+
+# Strict types, yet a date may arrive as an ISO string (JSON has no date type): strict mode is
+# relaxed per field where JSON cannot carry the type.
+_input = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+Name = Field(..., min_length=1, max_length=200)
+
+
+class Department(BaseModel):
+    model_config = _input
+    name: str = Name
+    level: Level = "district"
+    role: Role = "department"
+
+
+class Community(BaseModel):
+    model_config = _input
+    name: str = Name
+    code: str | None = Field(None, max_length=64)
+    district: str | None = Field(None, max_length=200)
+    street: str | None = Field(None, max_length=200)
+    population: StrictInt | None = Field(None, ge=0)
+    households: StrictInt | None = Field(None, ge=0)
+
+
+class Funding(BaseModel):
+    model_config = _input
+    amount: Decimal = Field(..., ge=0, max_digits=18, decimal_places=2)
+    source: str = Field(..., min_length=1, max_length=200)
+    document: str | None = Field(None, max_length=200)
+    kind: Literal["funds", "special_funds", "purchase_of_services"] = "funds"
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        # JSON numbers arrive as int/float; Decimal(str(x)) keeps 0.1 as 0.1. Booleans are not amounts.
+        if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+            raise ValueError("must be a number")
+        try:
+            return Decimal(str(value))
+        except Exception:
+            raise ValueError("must be a number") from None
+
+
+class Request(BaseModel):
+    model_config = _input
+    id: str | None = Field(None, min_length=1, max_length=128)
+    city: str = Field(..., min_length=1, max_length=64)
+    date: dt.date = Field(..., strict=False)
+    department: Department
+    kind: Kind
+    matter: str = Name
+    communities: list[Community] = Field(default_factory=list, max_length=10000)
+    funding: Funding | None = None
+    personnel: StrictInt = Field(0, ge=0)
+    basis: str | None = Field(None, max_length=2000)
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError("must be an ISO date string, e.g. 2021-05-01")
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be an ISO date, e.g. 2021-05-01") from None
+
+
+class Reason(BaseModel):
+    code: str
+    clause: str
+    message: str
+    source: dict[str, str]
+
+
+class MatterRef(BaseModel):
+    code: str | None
+    name: str
+
+
+class FundingCheck(BaseModel):
+    required: Decimal | None = None
+    attached: Decimal = Decimal(0)
+    shortfall: Decimal | None = None
+
+    @field_serializer("required", "attached", "shortfall")
+    def _as_number(self, value: Decimal | None) -> float | None:
+        return None if value is None else float(value)
+
+
+class RulesetRef(BaseModel):
+    id: str
+    version: str
+    sha256: str
+
+
+class Decision(BaseModel):
+    decision_id: str
+    request_id: str
+    outcome: Outcome
+    category: Category
+    matter: MatterRef
+    reasons: list[Reason]
+    funding: FundingCheck
+    ruleset: RulesetRef
+    advisory: bool
+    suggestions: list[str] = Field(default_factory=list)
+    verdict: Verdict | None = None

@@ -1,0 +1,1 @@
+"""Ruleset data shipped with zhunru: `<city>/<version>.yaml`, `<city>/sources/`, `<city>/cases/`."""
