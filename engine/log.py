@@ -262,6 +262,25 @@ def _short(exc: Exception) -> str:
     return text_[0][:200] if text_ else exc.__class__.__name__
 
 
+def act_record(decision_entry: LogEntry, act: str, by: str, note: str | None) -> Record:
+    """The log record of the district body's act on a decision (approval or refusal). The
+    original decision is never changed; `act_key` makes a second act on it impossible."""
+    if act not in ("approval", "refusal"):
+        raise ValueError(act)
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+    payload = {"act": act, "by": by, "note": note, "decision_id": decision_entry.entry_id,
+               "request_id": decision_entry.request_id, "at": now}
+    entry = {
+        "entry_id": hashlib.sha256(f"{act}:{decision_entry.entry_id}:{now}".encode()).hexdigest()[:32],
+        "entry_type": act, "request_id": decision_entry.request_id, "decision_key": None,
+        "refers_to": decision_entry.entry_id, "act_key": decision_entry.entry_id, "created_at": now,
+        "city": decision_entry.city, "ruleset": decision_entry.ruleset, "ruleset_sha256": decision_entry.ruleset_sha256,
+        "outcome": "admitted" if act == "approval" else "rejected",
+        "request_json": decision_entry.request_json, "payload_json": json.dumps(payload, ensure_ascii=False),
+    }
+    return Record(entry)
+
+
 def decision_record(request, decision, attachments: list[dict] | None = None) -> Record:
     """The log record of a decision: the request, the decision and the funding attachments."""
     atts = list(attachments or [])
