@@ -12,7 +12,27 @@ from zhunru.errors import InputError
 from .common import CONTEXT, EPILOG
 
 
-@click.group(context_settings=CONTEXT, epilog=EPILOG)
+class UserError(click.ClickException):
+    """An InputError inside click's own error handling, so every way of running the CLI
+    (console script, CliRunner, `python -m`) prints the same one line and exit code."""
+
+    def __init__(self, exc: InputError):
+        super().__init__(str(exc))
+        self.exit_code = exc.exit_code
+
+    def show(self, file=None) -> None:
+        click.echo(f"zhunru: error: {self.message}", err=True)
+
+
+class ZhunruGroup(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            raise UserError(exc) from None
+
+
+@click.group(cls=ZhunruGroup, context_settings=CONTEXT, epilog=EPILOG)
 @click.version_option(package_name="zhunru", prog_name="zhunru")
 def cli():
     """准入 zhunru: 社区工作事项准入规则引擎 — community work admission rules engine.
@@ -39,6 +59,15 @@ def _register() -> None:
     for module in (evaluate, certificate, rulesets, logs, plugins_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
+    from . import community, funding_cmd, queue  # issue 4: registry, base funds, approval queue
+
+    for module in (community, funding_cmd, queue):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+    from . import publish  # issue 4: refusal notice, publication, burden report
+
+    for command in publish.COMMANDS:
+        cli.add_command(command)
 
 
 _register()

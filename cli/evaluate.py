@@ -56,6 +56,12 @@ def evaluate(file, batch, as_of, fail_on, no_log, attach, fmt, lang, db_url):
         requests = [parse_request_json(raw)]
     if on is not None:
         requests = [r.model_copy(update={"date": on}) for r in requests]
+    if any(c.name.lower() == "all" or (c.population is None and c.households is None)
+           for r in requests for c in r.communities):  # communities named without numbers
+        from zhunru.registry import resolve_requests
+
+        labels = [f"request {n}" for n in range(1, len(requests) + 1)] if batch else None
+        requests = resolve_requests(requests, db_url, labels)
 
     attachments = []
     if attach:

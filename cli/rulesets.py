@@ -1,4 +1,4 @@
-"""`zhunru ruleset …`: list, show, validate, test, schema."""
+"""`zhunru ruleset …`: list, show, validate, test, diff, new, schema."""
 from __future__ import annotations
 
 import json
@@ -12,13 +12,18 @@ from .common import CONTEXT, dump_json, output_options
 
 @click.group("ruleset", context_settings=CONTEXT)
 def ruleset():
-    """Rulesets (规则集): list, inspect, validate and test them.
+    """Rulesets (规则集): list, inspect, validate, test, compare and create them.
 
     \b
     A ruleset is YAML under rulesets/<city>/<version>.yaml; it extends `national` and every
     clause quotes its source. A city's CI runs:
       zhunru ruleset validate rulesets/      # exit 1 with one line per problem
-      zhunru ruleset test rulesets/          # runs <city>/cases/*.yaml
+      zhunru ruleset test rulesets/          # runs <city>/cases/*.yaml (or: pytest rulesets/)
+    \b
+    Authoring:
+      zhunru ruleset new mycity --dir rulesets        # a skeleton that validates
+      zhunru ruleset diff guangzhou@2016.1 guangzhou@2021.1
+      zhunru ruleset schema > rulesets/ruleset.schema.json
     """
 
 
@@ -132,12 +137,89 @@ def test(path, fmt, lang):
     sys.exit(1 if failed or not results else 0)
 
 
+@ruleset.command("diff", context_settings=CONTEXT)
+@click.argument("a", metavar="A")
+@click.argument("b", metavar="B")
+@output_options
+def diff(a, b, fmt, lang):
+    """What ruleset B adds, removes and moves between lists relative to A, and the burden delta.
+
+    \b
+    A and B are CITY@VERSION (from the installed plugins) or paths to ruleset files.
+    Lists are compared with their parents, as the engine sees them, item by item by
+    normalised name within a kind. Burden counts come from the caps where a ruleset
+    sets them (e.g. assist items 175 → 76), otherwise from the lists.
+    \b
+    Examples:
+      zhunru ruleset diff guangzhou@2016.1 guangzhou@2021.1
+      zhunru ruleset diff rulesets/mycity/2024.1.yaml rulesets/mycity/2025.1.yaml --format json
+    """
+    from zhunru.diff import diff as compare
+    from zhunru.diff import text
+
+    result = compare(a, b)
+    if fmt == "json":
+        click.echo(dump_json(result))
+    else:
+        click.echo("\n".join(text(result, lang)))
+
+
+@ruleset.command("new", context_settings=CONTEXT)
+@click.argument("city")
+@click.option("--dir", "base", type=click.Path(path_type=Path), default=Path("rulesets"), show_default=True,
+              help="Folder of city folders; CITY/ is created inside it.")
+@click.option("--version", "version", metavar="VERSION", help="Version (default: YEAR.1 of --effective-from).")
+@click.option("--effective-from", "effective_from", metavar="DATE", help="ISO date (default: today).")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+def new(city, base, version, effective_from, lang):
+    """Create a skeleton ruleset for CITY: DIR/CITY/<version>.yaml (extends national, status
+    draft), a placeholder sources/policy.txt its clause quotes, and one passing case.
+
+    \b
+    Refuses to overwrite an existing folder. The skeleton validates as it is:
+      zhunru ruleset new mycity --dir rulesets
+      zhunru ruleset validate rulesets/mycity && zhunru ruleset test rulesets/mycity
+    """
+    from zhunru.scaffold import new_city
+
+    from .common import parse_date
+
+    made = new_city(city, base, version, parse_date(effective_from, "--effective-from"))
+    zh = lang == "zh"
+    click.echo(f"{'已创建' if zh else 'Created'} {made.folder}/")
+    rows = [(made.ruleset, "规则集骨架（extends national, status draft）", "skeleton ruleset (extends national, draft)"),
+            (made.source, "占位政策文本：换成真实文件", "placeholder policy text: replace it with the real document"),
+            (made.case, "一个可通过的测试用例", "one passing case")]
+    if made.schema:
+        rows.append((made.schema, "JSON Schema，供编辑器补全", "JSON Schema for editor completion"))
+    for path, zh_text, en_text in rows:
+        click.echo(f"  {path}  {zh_text if zh else en_text}")
+    click.echo("下一步:" if zh else "Next steps:")
+    steps = [
+        ("把政策原文放进 sources/，让每条 clause 的 quote 逐字出现在原文中",
+         "put the policy text in sources/ and make each clause's quote occur in it word for word"),
+        (f"zhunru ruleset validate {made.folder}", f"zhunru ruleset validate {made.folder}"),
+        (f"zhunru ruleset test {made.folder}    （或 pytest {base}/）", f"zhunru ruleset test {made.folder}    (or pytest {base}/)"),
+        ("生效时把 status 改为 in_force；发布为插件见 examples/zhunru-city-example",
+         "set status to in_force when it takes effect; to publish it as a plugin see examples/zhunru-city-example"),
+    ]
+    for i, (zh_text, en_text) in enumerate(steps, 1):
+        click.echo(f"  {i}. {zh_text if zh else en_text}")
+
+
 @ruleset.command("schema", context_settings=CONTEXT)
 def schema():
-    """Print the JSON Schema of the ruleset format (for editor completion)."""
-    from zhunru.ruleset import Ruleset
+    """Print the JSON Schema of the ruleset format (for editor completion).
 
-    click.echo(json.dumps(Ruleset.model_json_schema(), ensure_ascii=False, indent=2))
+    \b
+    Save it next to your rulesets and point the editor at it, e.g. with the YAML
+    language server (VS Code "YAML" extension) as the first line of a ruleset:
+      zhunru ruleset schema > rulesets/ruleset.schema.json
+      # yaml-language-server: $schema=../ruleset.schema.json
+    """
+    from zhunru.scaffold import json_schema
+
+    click.echo(json.dumps(json_schema(), ensure_ascii=False, indent=2))
 
 
 COMMANDS = [ruleset]

@@ -103,11 +103,15 @@ def run_case(case: Case, engine) -> CaseResult:
         return result
     for key in ("outcome", "category", "verdict", "advisory"):
         if key in expect and expect[key] != actual.get(key):
-            result.failures.append(f"{key}: expected {expect[key]!r}, got {actual.get(key)!r}")
+            result.failures.append(f"{key}: expected {expect[key]!r}, actual {actual.get(key)!r}")
     if "clause" in expect:
         wanted = str(expect["clause"])
         if not any(c == wanted or c.endswith("#" + wanted) for c in actual["clauses"]):
-            result.failures.append(f"clause: expected {wanted!r}, got {', '.join(actual['clauses'])}")
+            result.failures.append(f"clause: expected {wanted!r}, actual {', '.join(actual['clauses']) or 'none'}")
+    if result.failures:  # the whole picture, so the author sees what the ruleset decided instead
+        shown = {k: v for k, v in actual.items() if k != "clauses" and v is not None}
+        result.failures.append("actual decision: " + ", ".join(f"{k}={v}" for k, v in shown.items())
+                               + f", clauses={', '.join(actual['clauses']) or 'none'}")
     return result
 
 

@@ -6,7 +6,10 @@ import pytest
 
 
 def pytest_collect_file(parent, file_path):
-    if file_path.suffix == ".yaml" and file_path.parent.name == "cases":
+    # <city>/cases/<x>.yaml next to the city's <version>.yaml files: another project's `cases/`
+    # folder of unrelated YAML is left alone even though this plugin loads wherever zhunru is installed.
+    if (file_path.suffix == ".yaml" and file_path.parent.name == "cases"
+            and any(file_path.parent.parent.glob("*.yaml"))):
         return RulesetCaseFile.from_parent(parent, path=file_path)
     return None
 
@@ -14,10 +17,15 @@ def pytest_collect_file(parent, file_path):
 class RulesetCaseFile(pytest.File):
     def collect(self):
         from zhunru.casetest import load_cases, registry_for
+        from zhunru.errors import InputError
         from zhunru.evaluate import Engine
 
         engine = Engine(registry_for(self.path))
-        for case in load_cases(self.path):
+        try:
+            cases = load_cases(self.path)
+        except InputError as exc:  # a malformed case file: its one-line message, not a traceback
+            raise self.CollectError(str(exc)) from None
+        for case in cases:
             yield RulesetCase.from_parent(self, name=f"{case.index}: {case.name}", case=case, engine=engine)
 
 

@@ -1,6 +1,21 @@
-"""`zhunru ruleset validate`: every problem of a ruleset, one line each (file, clause, what)."""
+"""`zhunru ruleset validate`: every problem of a ruleset, one line each (file, clause, what).
+
+The same checks guard the engine, so a ruleset that fails them is never used for a decision:
+
+* read time (loader.load_file): YAML syntax, tags, aliases, size, UTF-8; the schema (types,
+  unknown keys, a clause without a source, effective_to not after effective_from);
+* city time (loader.Registry.versions → `city_problems`): folder ≠ id, file name ≠ version,
+  duplicate clause ids, quotes not verbatim or source documents missing from sources/,
+  contradicting lists and names or aliases that collide after normalisation, caps exceeded,
+  overlapping versions;
+* chain time (loader.Registry.chain → `chain_problems`): missing parents, `extends` cycles,
+  clause ids a parent already uses, references to clauses the chain does not have.
+
+`validate_path` runs them all and reports every problem instead of stopping at the first.
+"""
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -59,21 +74,35 @@ def validate_path(path: Path) -> tuple[list[Problem], int]:
         got = _load(file, problems)
         if got is not None:
             loaded.append(got)
-    roots = sorted({f.parent.parent for f in files}, key=str)
-    registry = Registry(roots + [r for r in ruleset_roots() if r not in roots])
+    # The folders being validated come first, so they shadow an installed city of the same id.
+    roots = list(dict.fromkeys(f.resolve().parent.parent for f in files))
+    registry = Registry(roots + [r for r in ruleset_roots() if r.resolve() not in roots])
+    by_city: dict[str, list[LoadedRuleset]] = {}
     for item in loaded:
-        problems.extend(_check_file(item, registry))
-    problems.extend(_check_overlaps(loaded))
+        by_city.setdefault(item.ruleset.id, []).append(item)
+    cycles: set[frozenset[str]] = set()
+    for versions in by_city.values():
+        problems.extend(city_problems(versions))
+        for item in versions:
+            chain, problem = _walk(item, registry, cycles)
+            if problem is not None:
+                problems.append(problem)
+            elif chain is not None:
+                problems.extend(chain_problems(chain))
+    order = {str(f): i for i, f in enumerate(files)}
+    problems.sort(key=lambda p: order.get(p.file, len(order)))  # stable: file order, then check order
     return problems, len(files)
 
 
 def _load(file: Path, problems: list[Problem]) -> LoadedRuleset | None:
-    import hashlib
-
     try:
         data, raw = read_yaml(file)
     except RulesetError as exc:
-        problems.append(Problem(str(file), "-", str(exc).removeprefix(f"{file}").lstrip(": ")))
+        message = str(exc).removeprefix(f"{file}")
+        line = re.match(r" \(line (\d+)\): ", message)
+        if line:  # the loader's "FILE (line N): problem" becomes "FILE: -: YAML line N: problem"
+            message = f"YAML line {line.group(1)}: {message[line.end():]}"
+        problems.append(Problem(str(file), "-", message.lstrip(": ")))
         return None
     if not isinstance(data, dict):
         problems.append(Problem(str(file), "-", "a ruleset is a YAML mapping"))
@@ -102,61 +131,34 @@ def _clause_at(data: dict, line: str) -> str:
     return found
 
 
-def _check_file(item: LoadedRuleset, registry: Registry) -> list[Problem]:
+# -- city time: one city's versions, no parents needed ----------------------------------------
+
+def city_problems(versions: list[LoadedRuleset]) -> list[Problem]:
+    """Problems of the versions of one city that need nothing outside the city's folder."""
+    out: list[Problem] = []
+    for item in versions:
+        out.extend(file_problems(item))
+    out.extend(_check_overlaps(versions))
+    return out
+
+
+def file_problems(item: LoadedRuleset) -> list[Problem]:
     rs, file = item.ruleset, str(item.path)
     out: list[Problem] = []
-
-    def bad(clause: str, message: str) -> None:
-        out.append(Problem(file, clause, message))
-
     if item.path.stem != rs.version:
-        bad("-", f"file name {item.path.name!r} does not match version {rs.version!r}")
+        out.append(Problem(file, "version", f"file name {item.path.name!r} does not match version {rs.version!r}"))
     if item.path.parent.name != rs.id:
-        bad("-", f"folder {item.path.parent.name!r} does not match id {rs.id!r}")
+        out.append(Problem(file, "id", f"folder {item.path.parent.name!r} does not match id {rs.id!r}"))
     clauses = rs.all_clauses()
     seen: set[str] = set()
     for clause in clauses:
         if clause.id in seen:
-            bad(clause.id, "clause id is used twice")
+            out.append(Problem(file, clause.id, "clause id is used twice"))
         seen.add(clause.id)
-    # parents
-    chain = [item]
-    if rs.extends:
-        try:
-            chain = registry.chain(item)
-        except RulesetError as exc:
-            bad("extends", str(exc).split(": ", 1)[-1])
-    parent_ids = {c.id: p.ref for p in chain[1:] for c in p.ruleset.all_clauses()}
-    for clause in clauses:
-        if clause.id in parent_ids:
-            bad(clause.id, f"clause id is already used by the parent {parent_ids[clause.id]}")
-    known = seen | set(parent_ids)
-    for where, ref in _references(rs):
-        if ref not in known:
-            bad(where, f"refers to clause {ref!r}, which is not in this ruleset or its parents")
     out.extend(_check_quotes(item, clauses))
     out.extend(_check_names(item))
     out.extend(_check_caps(item))
     return out
-
-
-def _references(rs: Ruleset) -> list[tuple[str, str]]:
-    refs = []
-    if rs.task and rs.task.commissioned:
-        refs.append(("task.commissioned", rs.task.commissioned))
-    for kind in LISTS:
-        section = getattr(rs, kind)
-        if section is None:
-            continue
-        other = getattr(section, "otherwise", None)
-        if other is not None:
-            refs.append((f"{kind}.otherwise", other.clause))
-        if getattr(section, "max_count_clause", None):
-            refs.append((f"{kind}.max_count_clause", section.max_count_clause))
-    for name, section in (("caps", rs.caps), ("deadlines", rs.deadlines)):
-        if section is not None and section.clause:
-            refs.append((f"{name}.clause", section.clause))
-    return refs
 
 
 def _check_quotes(item: LoadedRuleset, clauses) -> list[Problem]:
@@ -166,12 +168,13 @@ def _check_quotes(item: LoadedRuleset, clauses) -> list[Problem]:
         if source.document is None:
             continue
         name = Path(source.document).name
-        doc = item.sources_dir / name
         if name not in cache:
+            doc = item.sources_dir / name
             cache[name] = quote_norm(doc.read_text(encoding="utf-8")) if doc.is_file() else None
-        if cache[name] is None:
-            out.append(Problem(str(item.path), clause.id, f"source document {name!r} is not in {item.sources_dir}"))
-        elif quote_norm(source.quote) not in cache[name]:
+            if cache[name] is None:  # reported once per document, at the first clause citing it
+                out.append(Problem(str(item.path), clause.id,
+                                   f"source document {name!r} is not in {item.sources_dir}"))
+        if cache[name] is not None and quote_norm(source.quote) not in cache[name]:
             out.append(Problem(str(item.path), clause.id, f"quote is not verbatim in {name}: {source.quote[:40]!r}"))
     return out
 
@@ -182,7 +185,7 @@ def _check_names(item: LoadedRuleset) -> list[Problem]:
         section = getattr(rs, kind)
         if section is None:
             continue
-        owner: dict[str, tuple[str, str]] = {}  # normalised name → (list, clause id)
+        owner: dict[str, tuple[str, str, str]] = {}  # normalised name → (list, clause id, name as written)
         for list_name in lists:
             item_list = getattr(section, list_name)
             for entry in (item_list.items if item_list else []):
@@ -191,18 +194,22 @@ def _check_names(item: LoadedRuleset) -> list[Problem]:
                     if not key:
                         out.append(Problem(str(item.path), entry.id, f"name {name!r} is empty after normalisation"))
                         continue
-                    if key in owner and owner[key][1] != entry.id:
-                        other_list, other_id = owner[key]
-                        pair = tuple(sorted((list_name, other_list)))
-                        if other_list != list_name and any(tuple(sorted(p)) == pair for p in CONTRADICTIONS[kind]):
-                            out.append(Problem(str(item.path), entry.id,
-                                               f"{name!r} is on both {kind}.{other_list} ({other_id}) and "
-                                               f"{kind}.{list_name}: the lists contradict each other"))
-                        else:
-                            out.append(Problem(str(item.path), entry.id,
-                                               f"name or alias {name!r} collides after normalisation with {other_id}"))
+                    if key not in owner:
+                        owner[key] = (list_name, entry.id, name)
+                        continue
+                    other_list, other_id, other_name = owner[key]
+                    if other_id == entry.id:
+                        continue
+                    pair = tuple(sorted((list_name, other_list)))
+                    if other_list != list_name and any(tuple(sorted(p)) == pair for p in CONTRADICTIONS[kind]):
+                        out.append(Problem(str(item.path), entry.id,
+                                           f"{name!r} is on both {kind}.{other_list} ({other_id}) and "
+                                           f"{kind}.{list_name}: the lists contradict each other"))
                     else:
-                        owner.setdefault(key, (list_name, entry.id))
+                        same = "" if name == other_name else f" {other_name!r}"
+                        out.append(Problem(str(item.path), entry.id,
+                                           f"name or alias {name!r} collides after normalisation with "
+                                           f"{other_id}{same}"))
     return out
 
 
@@ -225,17 +232,74 @@ def _check_caps(item: LoadedRuleset) -> list[Problem]:
     return out
 
 
-def _check_overlaps(loaded: list[LoadedRuleset]) -> list[Problem]:
+def _check_overlaps(versions: list[LoadedRuleset]) -> list[Problem]:
     out = []
-    by_city: dict[str, list[LoadedRuleset]] = {}
-    for item in loaded:
-        by_city.setdefault(item.ruleset.id, []).append(item)
-    for versions in by_city.values():
-        versions.sort(key=lambda v: v.ruleset.effective_from)
-        for earlier, later in zip(versions, versions[1:]):
-            end = earlier.ruleset.effective_to
-            if end is None or end > later.ruleset.effective_from:
-                out.append(Problem(str(later.path), "effective_from",
-                                   f"{later.ref} starts {later.ruleset.effective_from}, before {earlier.ref} ends "
-                                   f"({end or 'open-ended'}): versions of a city must not overlap"))
+    versions = sorted(versions, key=lambda v: v.ruleset.effective_from)
+    for earlier, later in zip(versions, versions[1:]):
+        end = earlier.ruleset.effective_to
+        if end is None or end > later.ruleset.effective_from:
+            out.append(Problem(str(later.path), "effective_from",
+                               f"{later.ref} starts {later.ruleset.effective_from}, before {earlier.ref} ends "
+                               f"({end or 'open-ended'}): versions of a city must not overlap"))
     return out
+
+
+# -- chain time: a ruleset and its parents --------------------------------------------------
+
+def chain_problems(chain: list[LoadedRuleset]) -> list[Problem]:
+    """Clause ids a parent already uses, and references to clauses nowhere in the chain."""
+    out: list[Problem] = []
+    for i, item in enumerate(chain):
+        own = [c.id for c in item.ruleset.all_clauses()]
+        parents = {c.id: p.ref for p in chain[i + 1:] for c in p.ruleset.all_clauses()}
+        if i == 0:  # a parent's own clash is reported against the parent, not each child
+            for clause_id in own:
+                if clause_id in parents:
+                    out.append(Problem(str(item.path), clause_id,
+                                       f"clause id is already used by the parent {parents[clause_id]}"))
+        known = set(own) | set(parents)
+        for where, ref in _references(item.ruleset):
+            if ref not in known:
+                out.append(Problem(str(item.path), where,
+                                   f"refers to clause {ref!r}, which is not in this ruleset or its parents"))
+    return out
+
+
+def _walk(item: LoadedRuleset, registry: Registry, cycles: set[frozenset[str]]):
+    """(chain, None) or (None, problem): the parents of `item`, each in force on its effective_from."""
+    chain, ids = [item], [item.ruleset.id]
+    while chain[-1].ruleset.extends:
+        parent_id = chain[-1].ruleset.extends
+        if parent_id in ids:
+            loop = frozenset(ids[ids.index(parent_id):])
+            if loop in cycles:  # one line per cycle, not one per member
+                return None, None
+            cycles.add(loop)
+            path = " → ".join([*ids[ids.index(parent_id):], parent_id])
+            return None, Problem(str(item.path), "extends", f"extends cycle: {path}")
+        try:
+            chain.append(registry.in_force(parent_id, item.ruleset.effective_from))
+        except RulesetError as exc:
+            return None, Problem(str(item.path), "extends",
+                                 f"parent {parent_id!r} (extended by {chain[-1].ref}) cannot be used: {exc}")
+        ids.append(parent_id)
+    return chain, None
+
+
+def _references(rs: Ruleset) -> list[tuple[str, str]]:
+    refs = []
+    if rs.task and rs.task.commissioned:
+        refs.append(("task.commissioned", rs.task.commissioned))
+    for kind in LISTS:
+        section = getattr(rs, kind)
+        if section is None:
+            continue
+        other = getattr(section, "otherwise", None)
+        if other is not None:
+            refs.append((f"{kind}.otherwise", other.clause))
+        if getattr(section, "max_count_clause", None):
+            refs.append((f"{kind}.max_count_clause", section.max_count_clause))
+    for name, section in (("caps", rs.caps), ("deadlines", rs.deadlines)):
+        if section is not None and section.clause:
+            refs.append((f"{name}.clause", section.clause))
+    return refs

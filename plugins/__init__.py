@@ -47,6 +47,9 @@ class ZhunruSpec:
         requests it had already logged (idempotent re-runs)."""
 
 
+_DISTRIBUTIONS: dict[str, str] = {}  # entry-point name → "distribution version"
+
+
 @functools.cache
 def plugin_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager("zhunru")
@@ -59,6 +62,8 @@ def plugin_manager() -> pluggy.PluginManager:
         if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
             continue
         pm.register(ep.load(), name=ep.name)
+        if ep.dist is not None:  # registered by hand, so pluggy's list_plugin_distinfo() knows nothing
+            _DISTRIBUTIONS[ep.name] = f"{ep.dist.name} {ep.dist.version}"
     if os.environ.get("ZHUNRU_TRACE"):
         pm.trace.root.setwriter(lambda msg: sys.stderr.write(msg))
         pm.enable_tracing()
@@ -68,12 +73,9 @@ def plugin_manager() -> pluggy.PluginManager:
 def loaded_plugins() -> list[dict]:
     """Name, module and hooks of every registered plugin (for `zhunru plugins`)."""
     pm = plugin_manager()
-    dists = {}
-    for dist, plugin in ((d, p) for p, d in pm.list_plugin_distinfo()):
-        dists[id(plugin)] = f"{dist.project_name} {dist.version}"
     rows = []
     for name, plugin in pm.list_name_plugin():
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
         rows.append({"name": name, "module": getattr(plugin, "__name__", repr(plugin)),
-                     "distribution": dists.get(id(plugin)), "hooks": hooks})
+                     "distribution": _DISTRIBUTIONS.get(name), "hooks": hooks})
     return rows

@@ -1,0 +1,135 @@
+"""`zhunru queue`, `zhunru approve`, `zhunru refuse`: the district body's work."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from zhunru.errors import InputError
+
+from .common import CONTEXT, db_option, dump_json, output_options, parse_date
+
+
+def _log(db_url):
+    from zhunru.log import DecisionLog
+
+    return DecisionLog(db_url)
+
+
+@click.command("queue", context_settings=CONTEXT)
+@click.option("--city", help="Only this city's requests.")
+@click.option("--as-of", "as_of", metavar="DATE", help="Count days left as of DATE (YYYY-MM-DD; default: today in China).")
+@output_options
+@db_option
+def queue(city, as_of, fmt, lang, db_url):
+    """What awaits the district body (待审批): requests that need approval and have none yet.
+
+    \b
+    Each line gives the request id and the decision id (either may be used with approve and
+    refuse), the matter, the department, the target communities and, where the ruleset sets
+    `deadlines`, the days left to decide, counted in Chinese working days (holidays and 调休
+    make-up days included) from the day the decision was logged, and the earliest day the
+    work may start when the ruleset requires applying ahead.
+
+    \b
+    Example:
+      zhunru queue
+      zhunru approve r-3f2a… --by 七星关区社区办 --note "经费已落实"
+      zhunru refuse  r-3f2a… --by 七星关区社区办 --note "未附经费"
+    """
+    from zhunru.queue import queue as build
+
+    log = _log(db_url)
+    try:
+        items = build(log, today=parse_date(as_of, "--as-of"), city=city)
+    finally:
+        log.close()
+    if fmt == "json":
+        click.echo(dump_json(items))
+        return
+    en = lang == "en"
+    if not items:
+        click.echo("Nothing awaits approval." if en else "没有待审批的事项。")
+        return
+    for item in items:
+        click.echo(f"{item['request_id']}  ({'decision' if en else '决定'} {item['decision_id']})")
+        click.echo(f"  {'matter' if en else '事项'}: {item['matter']}   {'department' if en else '部门'}: "
+                   f"{item['department']}")
+        click.echo(f"  {'communities' if en else '社区'}: {'、'.join(item['community_names']) or '-'}")
+        if item["days_left"] is not None:
+            state = (("overdue by" if en else "已超期") + f" {-item['days_left']}" if item["overdue"]
+                     else ("days left" if en else "剩余") + f" {item['days_left']}")
+            click.echo(f"  {'decide by' if en else '审批期限'}: {item['deadline']} ({state} "
+                       f"{'working days' if en else '个工作日'})")
+        if item["earliest_start"]:
+            click.echo(f"  {'work may start from' if en else '最早可下派'}: {item['earliest_start']}")
+        if item["calendar_problem"]:
+            click.echo(f"  {'deadline unknown' if en else '期限无法计算'}: {item['calendar_problem']}")
+    click.echo(f"{len(items)} awaiting approval" if en else f"共 {len(items)} 项待审批")
+
+
+def _act(verb, ident, by, note, fmt, lang, db_url):
+    from zhunru.queue import act
+
+    log = _log(db_url)
+    try:
+        entry = act(log, ident, verb, by, note)
+    finally:
+        log.close()
+    payload = json.loads(entry["payload_json"])
+    if fmt == "json":
+        click.echo(dump_json({"act": entry["entry_type"], "entry_id": entry["entry_id"], "seq": entry["seq"],
+                              "request_id": entry["request_id"], "decision_id": payload["decision_id"],
+                              "by": payload["by"], "note": payload["note"], "at": payload["at"]}))
+    elif lang == "en":
+        click.echo(f"{'Approved' if verb == 'approve' else 'Refused'}: request {entry['request_id']} "
+                   f"by {payload['by']} (log row {entry['seq']})")
+    else:
+        click.echo(f"{'已批准' if verb == 'approve' else '已拒绝'}:申请 {entry['request_id']},"
+                   f"{payload['by']}(日志第 {entry['seq']} 行)")
+
+
+@click.command("approve", context_settings=CONTEXT)
+@click.argument("ident", metavar="ID")
+@click.option("--by", required=True, metavar="NAME", help="Who approves (officer or body).")
+@click.option("--note", help="Remarks recorded with the approval.")
+@output_options
+@db_option
+def approve(ident, by, note, fmt, lang, db_url):
+    """Approve a request that awaits the district body (准入审批).
+
+    \b
+    ID is the request id or the decision id shown by `zhunru queue`. The approval is a new
+    log entry; the decision is never changed. Approving twice, or approving a decision that
+    is not needs_approval, is an error (exit 2) naming who acted first and when.
+
+    \b
+    Example:
+      zhunru approve r-3f2a… --by 七星关区社区办 --note "2021年第3次主任会议"
+    """
+    _act("approve", ident, by, note, fmt, lang, db_url)
+
+
+@click.command("refuse", context_settings=CONTEXT)
+@click.argument("ident", metavar="ID")
+@click.option("--by", required=True, metavar="NAME", help="Who refuses (officer or body).")
+@click.option("--note", required=True, help="The reason (it goes into the refusal notice).")
+@output_options
+@db_option
+def refuse(ident, by, note, fmt, lang, db_url):
+    """Refuse a request that awaits the district body (不予准入).
+
+    \b
+    ID is the request id or the decision id shown by `zhunru queue`; --note gives the reason.
+    Like an approval it is a new log entry, at most one act per decision.
+
+    \b
+    Example:
+      zhunru refuse r-3f2a… --by 七星关区社区办 --note "未落实经费"
+    """
+    if note is not None and not note.strip():
+        raise InputError("--note: a refusal needs its reason")
+    _act("refuse", ident, by, note, fmt, lang, db_url)
+
+
+COMMANDS = [queue, approve, refuse]

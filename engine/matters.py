@@ -1,0 +1,209 @@
+"""The decision log read as matters: each decision with the district body's act on it (if any)
+and its target communities, enriched from the community registry when that table exists.
+
+Shared by the refusal notice, the publication and the burden report. Reads only: the log
+stays the single source of truth, nothing here writes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from .errors import InputError
+
+REGISTRY_TABLE = "zhunru_community"
+COMMUNITY_FIELDS = ("name", "code", "district", "street", "population", "households")
+PAPERWORK = ("meeting", "ledger", "report", "posting")
+NO_DISTRICT = "(未注明区县)"
+
+
+@dataclass
+class Matter:
+    """One logged decision and what became of it."""
+
+    seq: int
+    entry_id: str
+    request_id: str
+    created_at: str
+    ruleset: str
+    ruleset_sha256: str
+    log_hash: str
+    request: dict
+    decision: dict
+    communities: list[dict] = field(default_factory=list)
+    act: dict | None = None  # the approval/refusal payload, with its entry_id
+
+    @property
+    def date(self) -> dt.date:
+        return dt.date.fromisoformat(self.request["date"])
+
+    @property
+    def outcome(self) -> str:
+        return self.decision["outcome"]
+
+    @property
+    def kind(self) -> str:
+        return self.request["kind"]
+
+    @property
+    def status(self) -> str:
+        """admitted (by the ruleset) | approved | refused (by the body) | pending | rejected."""
+        act = (self.act or {}).get("act")
+        if act == "refusal":
+            return "refused"
+        if self.outcome == "admitted":
+            return "admitted"
+        if self.outcome == "needs_approval":
+            return "approved" if act == "approval" else "pending"
+        return "rejected"
+
+    @property
+    def in_effect(self) -> bool:
+        """What the community now carries: admitted by an in-force ruleset, or approved by the
+        district body. An admission under a proposal/draft ruleset (advisory) binds nobody until
+        the body approves it, so it is not published and not counted as burden."""
+        if self.status == "approved":
+            return True
+        return self.status == "admitted" and not self.decision.get("advisory")
+
+    @property
+    def list_name(self) -> str:
+        """duty | assist | commissioned for tasks; the kind otherwise."""
+        if self.kind == "task":
+            category = self.decision["category"]
+            return category if category in ("duty", "assist") else "commissioned"
+        return self.kind
+
+    @property
+    def funding(self) -> dict:
+        """What the department attached: amount (Decimal), source, document, personnel."""
+        f = self.request.get("funding") or {}
+        return {"amount": Decimal(str(f["amount"])) if f.get("amount") is not None else None,
+                "source": f.get("source"), "document": f.get("document"),
+                "personnel": int(self.request.get("personnel") or 0)}
+
+    @property
+    def funded(self) -> bool:
+        amount = self.funding["amount"]
+        return amount is not None and amount > 0
+
+    @property
+    def staffed(self) -> bool:
+        return self.funding["personnel"] > 0
+
+    def districts(self) -> set[str]:
+        return {c.get("district") or NO_DISTRICT for c in self.communities}
+
+    def communities_in(self, district: str | None) -> list[dict]:
+        if district is None:
+            return list(self.communities)
+        return [c for c in self.communities if (c.get("district") or NO_DISTRICT) == district]
+
+
+def registry_rows(store) -> list[dict]:
+    """The community registry's rows, or [] when the registry has not been created (the
+    registry is another module's table; we only read it, by plain SQL, if it is there)."""
+    from sqlalchemy import inspect, text
+
+    try:
+        if not inspect(store.engine).has_table(REGISTRY_TABLE):
+            return []
+        with store.engine.connect() as conn:
+            result = conn.execute(text(f"SELECT {', '.join(COMMUNITY_FIELDS)} FROM {REGISTRY_TABLE}"))
+            return [dict(zip(COMMUNITY_FIELDS, row)) for row in result]
+    except Exception:  # an unexpected registry layout must not stop a notice or a report
+        return []
+
+
+def enrich(communities: list[dict], rows: list[dict]) -> list[dict]:
+    """Fill what a request left out (district, street, code, sizes) from the registry: by code,
+    else by a name that is unique (or unique within the request's district)."""
+    by_code = {r["code"]: r for r in rows if r.get("code")}
+    by_name: dict[str, list[dict]] = {}
+    for r in rows:
+        by_name.setdefault(r["name"], []).append(r)
+    out = []
+    for c in communities:
+        match = by_code.get(c.get("code")) if c.get("code") else None
+        if match is None:
+            named = by_name.get(c.get("name"), [])
+            if c.get("district"):
+                named = [r for r in named if r.get("district") == c["district"]]
+            match = named[0] if len(named) == 1 else None
+        given = {k: v for k, v in c.items() if v is not None}
+        out.append({**{k: v for k, v in (match or {}).items() if v is not None}, **given})
+    return out
+
+
+def load_matters(store) -> list[Matter]:
+    """Every decision in the log, oldest first, with its act and enriched communities."""
+    rows = registry_rows(store)
+    decisions: dict[str, Matter] = {}
+    acts: dict[str, dict] = {}
+    for e in store.entries(newest_first=False):
+        if e.entry_type == "decision":
+            request = json.loads(e.request_json)
+            decisions[e.entry_id] = Matter(
+                seq=e.seq, entry_id=e.entry_id, request_id=e.request_id, created_at=e.created_at,
+                ruleset=e.ruleset, ruleset_sha256=e.ruleset_sha256, log_hash=e.hash, request=request,
+                decision=json.loads(e.payload_json), communities=enrich(request.get("communities") or [], rows))
+        elif e.entry_type in ("approval", "refusal") and e.refers_to:
+            acts[e.refers_to] = dict(json.loads(e.payload_json), entry_id=e.entry_id, seq=e.seq)
+    for decision_id, act in acts.items():
+        if decision_id in decisions:
+            decisions[decision_id].act = act
+    return list(decisions.values())
+
+
+def find_matter(store, ident: str) -> Matter:
+    """A matter by decision id, request id, row number, or the entry id of an act on it."""
+    entry = store.find(ident)
+    if entry is None:
+        raise InputError(f"ID: no decision or request {ident!r} in the log {store.display_url}")
+    decision_id = entry.refers_to if entry.entry_type != "decision" else entry.entry_id
+    for m in load_matters(store):
+        if m.entry_id == decision_id:
+            return m
+    raise InputError(f"ID: {ident!r} refers to a decision that is not in the log")
+
+
+def in_range(m: Matter, start: dt.date | None, end: dt.date | None) -> bool:
+    """By the request's date (the date the ruleset was applied for), both ends inclusive."""
+    return (start is None or m.date >= start) and (end is None or m.date <= end)
+
+
+# -- citing sources ----------------------------------------------------------------------------
+@functools.cache
+def _source_titles(ref: str) -> dict[str, str]:
+    from .loader import default_registry
+
+    try:
+        loaded = default_registry().by_ref(ref)
+    except Exception:  # a ruleset no longer installed: cite the file name alone
+        return {}
+    return {s.document: s.title for s in loaded.ruleset.sources if s.document}
+
+
+def cite(reason: dict) -> str:
+    """A reason's source as a person reads it: 《title》(file)“quote”, or law article item."""
+    source = reason.get("source") or {}
+    if source.get("law"):
+        return " ".join(source[k] for k in ("law", "article", "item") if source.get(k))
+    document = source.get("document") or ""
+    title = _source_titles(reason.get("clause", "").split("#", 1)[0]).get(document)
+    name = f"《{title}》({document})" if title else f"《{document}》"
+    return f"{name}“{source.get('quote', '')}”"
+
+
+def basis(decision: dict) -> list[dict]:
+    """The clauses a decision rests on, once each, with their sources."""
+    seen, out = set(), []
+    for r in decision.get("reasons", []):
+        if r["clause"] in seen or r.get("code") == "PROPOSAL_ADVISORY":
+            continue
+        seen.add(r["clause"])
+        out.append({"clause": r["clause"], "source": cite(r), "code": r.get("code")})
+    return out

@@ -1,0 +1,144 @@
+"""不予准入告知书: the one-page notice a community hands a department that asks it to do work
+that was not admitted.
+
+A notice exists for a decision the ruleset rejected, for a refusal by the district body, and
+for an off-list matter awaiting approval with neither funding nor staff attached (费随事转: until
+the body approves it *and* money or staff come with it, the community need not take it on).
+An admitted or approved matter, or one awaiting approval with funding, has no notice.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .errors import InputError
+from .matters import Matter, basis, cite, find_matter
+from .messages import CATEGORIES
+from .publish import KIND_LABELS
+
+PRINCIPLE = ("根据“权随责走、费随事转”的原则,未经准入审批、未落实相应经费或人员的工作事项,"
+             "社区居民委员会可以拒绝承担。")
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def notice_data(store, ident: str) -> dict:
+    m = find_matter(store, ident)
+    grounds = _grounds(m, ident)
+    f = m.funding
+    act = m.act if m.status == "refused" else None
+    reasons = _reasons(m, act)
+    ruleset = m.decision["ruleset"]
+    return {
+        "title": "社区工作事项不予准入告知书", "grounds": grounds,
+        "department": m.request["department"]["name"], "matter": m.decision["matter"]["name"],
+        "matter_code": m.decision["matter"].get("code"), "kind": m.kind, "kind_label": KIND_LABELS[m.kind],
+        "category_label": CATEGORIES[m.decision["category"]][0], "date": m.request["date"],
+        "communities": [{k: c.get(k) for k in ("name", "code", "district", "street")} for c in m.communities],
+        "funding": {"amount": None if f["amount"] is None else f"{f['amount']:.2f}", "source": f["source"],
+                    "document": f["document"], "personnel": f["personnel"]},
+        "reasons": reasons, "basis": basis(m.decision),
+        "refusal": {"by": act.get("by"), "at": act.get("at"), "note": act.get("note")} if act else None,
+        "advisory": bool(m.decision.get("advisory")), "principle": PRINCIPLE,
+        "decision_id": m.entry_id, "request_id": m.request_id,
+        "ruleset": f"{ruleset['id']}@{ruleset['version']}", "ruleset_sha256": ruleset["sha256"],
+        "log": {"seq": m.seq, "hash": m.log_hash, "logged_at": m.created_at},
+        "issued_on": dt.date.today().isoformat(),
+    }
+
+
+def _reasons(m: Matter, act: dict | None) -> list[dict]:
+    """Each reason with its clause; a clause's source is quoted once (later: 同上)."""
+    given = [r for r in m.decision["reasons"] if r.get("code") != "PROPOSAL_ADVISORY"]
+    if act is not None:
+        # The decision only said "needs approval"; what refuses it is the body's act, under the
+        # clause that gives the body that power (the one the decision cited first).
+        first = given[0]
+        given = [{"message": "经区(县)城市社区建设工作领导协调机构审批,不予准入" + (f":{act['note']}" if act.get("note") else "。"),
+                  "clause": first["clause"], "source": first["source"]}]
+    out, seen = [], set()
+    for i, r in enumerate(given, 1):
+        out.append({"no": i, "message": r["message"], "clause": r["clause"],
+                    "source": "同上" if r["clause"] in seen else cite(r)})
+        seen.add(r["clause"])
+    return out
+
+
+def _grounds(m: Matter, ident: str) -> str:
+    """Why a notice may be given; InputError when it may not."""
+    status = m.status
+    if status == "rejected":
+        return "rejected"
+    if status == "refused":
+        return "refused"
+    if status == "pending" and not m.funded and not m.staffed:
+        return "unfunded"
+    if status == "pending":
+        raise InputError(f"ID: {ident} awaits the district body's decision with funding or staff attached; "
+                         "there is no refusal to notify (approve or refuse it first)")
+    raise InputError(f"ID: {ident} was {'approved' if status == 'approved' else 'admitted'}; "
+                     "a refusal notice is only for a rejected, refused or unfunded request")
+
+
+def to_html(notice: dict) -> str:
+    from .templating import render
+
+    return render("notice.html.j2", n=notice)
+
+
+def to_text(notice: dict) -> str:
+    n = notice
+    places = "、".join(c["name"] for c in n["communities"]) or "社区"
+    lines = [n["title"], "", f"{n['department']}:", "",
+             f"你单位于{n['date']}提出拟交由{places}承担的{n['kind_label']}「{n['matter']}」,"
+             + {"rejected": "经审查,不予准入。", "refused": "经区(县)社区工作领导协调机构审批,不予准入。",
+                "unfunded": "属清单外委托事项,未附经费或人员,在经审批并落实经费或人员之前,社区不予承担。"}[n["grounds"]],
+             "", "理由与依据:"]
+    for r in n["reasons"]:
+        lines += [f"  {r['no']}. {r['message']}", f"     条款 {r['clause']}", f"     依据 {r['source']}"]
+    if n["refusal"]:
+        lines.append(f"  审批人 {n['refusal']['by']}  审批时间 {(n['refusal']['at'] or '')[:19]}")
+    if n["advisory"]:
+        lines.append("  注意:所依据的规则集为建议案或草案,本告知仅供参考。")
+    lines += ["", n["principle"], "",
+              f"决定编号 {n['decision_id']}  申请编号 {n['request_id']}",
+              f"规则集 {n['ruleset']}  sha256 {n['ruleset_sha256']}",
+              f"决策日志 第{n['log']['seq']}条 {n['log']['logged_at'][:19]}  哈希 {n['log']['hash']}"]
+    return "\n".join(lines)
+
+
+# -- PDF ---------------------------------------------------------------------------------------
+def pdf_renderer() -> str | None:
+    """A headless Chromium to print HTML to PDF (ZHUNRU_CHROMIUM, else on PATH), or None."""
+    configured = os.environ.get("ZHUNRU_CHROMIUM")
+    if configured:
+        return configured if Path(configured).exists() or shutil.which(configured) else None
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def chromium_args(exe: str, profile: str) -> list[str]:
+    # No network, no sync, no first-run work: the page is self-contained and the run must be quiet.
+    return [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={profile}"]
+
+
+def write_pdf(html: str, out: Path, exe: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="zhunru-pdf-") as tmp:
+        page = Path(tmp) / "notice.html"
+        page.write_text(html, encoding="utf-8")
+        args = chromium_args(exe, str(Path(tmp) / "profile")) + [
+            "--no-pdf-header-footer", "--print-to-pdf-no-header", f"--print-to-pdf={out.resolve()}", page.as_uri()]
+        try:
+            subprocess.run(args, capture_output=True, timeout=180, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise InputError(f"--pdf: the PDF renderer {exe} failed ({exc.__class__.__name__})") from None
+    if not out.exists() or out.read_bytes()[:5] != b"%PDF-":
+        raise InputError(f"--pdf: the PDF renderer {exe} wrote no PDF to {out}")

@@ -1,0 +1,169 @@
+"""What awaits the district body (区社区办): decisions whose outcome is `needs_approval` and
+that have no approval or refusal yet, and the acts that settle them.
+
+An act is a new log entry (engine/log.py act_record); the decision itself is never changed.
+The log's `act_key` is unique per decision and DecisionLog.append checks it under the
+writers' lock, so of two officers acting on the same decision at once exactly one is
+recorded; the other is told who acted first and when.
+
+Deadlines come from the ruleset (`deadlines`), counted in Chinese working days
+(engine/workdays.py) from the day the decision was logged (China time).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from .errors import InputError, RulesetError
+from .log import DecisionLog, LogEntry, act_record
+from .workdays import CHINA, CalendarRangeError, add_workdays, china_date, today_in_china, workdays_between
+
+ACTS = {"approve": "approval", "refuse": "refusal"}
+PAST = {"approval": ("已批准", "approved"), "refusal": ("已拒绝", "refused")}
+
+
+def find_decision(log: DecisionLog, ident: str) -> LogEntry:
+    """A decision by its decision id or its request id."""
+    ident = (ident or "").strip()
+    if not ident:
+        raise InputError("ID: give a request id or a decision id (zhunru queue)")
+    with Session(log.engine) as session:
+        for column in (LogEntry.entry_id, LogEntry.decision_key):
+            found = session.exec(select(LogEntry).where(LogEntry.entry_type == "decision", column == ident)).first()
+            if found is not None:
+                return found
+    raise InputError(f"ID: no decision {ident!r} in the log at {log.display_url} (zhunru queue, zhunru log list)")
+
+
+def act_on(decision_id: str, log: DecisionLog) -> LogEntry | None:
+    """The approval or refusal recorded for a decision, if any."""
+    with Session(log.engine) as session:
+        return session.exec(select(LogEntry).where(LogEntry.act_key == decision_id)).first()
+
+
+def pending(log: DecisionLog, city: str | None = None) -> list[LogEntry]:
+    """Decisions with outcome needs_approval and no act yet, oldest first."""
+    acted = select(LogEntry.act_key).where(LogEntry.act_key.is_not(None))
+    with Session(log.engine) as session:
+        query = select(LogEntry).where(LogEntry.entry_type == "decision", LogEntry.outcome == "needs_approval",
+                                       LogEntry.entry_id.not_in(acted))
+        if city:
+            query = query.where(LogEntry.city == city)
+        return list(session.exec(query.order_by(LogEntry.seq)).all())
+
+
+def act(log: DecisionLog, ident: str, verb: str, by: str, note: str | None = None) -> dict:
+    """Approve or refuse (`verb`) the decision named by `ident`; the written act entry.
+
+    Errors (InputError, exit 2): an unknown id, a decision that is not needs_approval, a
+    decision already approved or refused (naming by whom and when), a missing name or note."""
+    kind = ACTS[verb]
+    by = (by or "").strip()
+    note = note.strip() if note else None
+    if not by:
+        raise InputError("--by: give the name of the officer or body that decides")
+    if len(by) > 200:
+        raise InputError("--by: at most 200 characters")
+    if kind == "refusal" and not note:
+        raise InputError("--note: a refusal needs its reason (it goes into the refusal notice)")
+    if note and len(note) > 2000:
+        raise InputError("--note: at most 2000 characters")
+    decision = find_decision(log, ident)
+    if decision.outcome != "needs_approval":
+        raise InputError(f"ID: decision {decision.entry_id} (request {decision.request_id}) is {decision.outcome!r}, "
+                         "not needs_approval: only what awaits the district body can be approved or refused")
+    written = log.append([act_record(decision, kind, by, note)])[0]
+    if written.get("existing"):
+        raise InputError(already_message(written))
+    return written
+
+
+def already_message(entry: dict) -> str:
+    payload = json.loads(entry["payload_json"])
+    zh, en = PAST[entry["entry_type"]]
+    at = payload.get("at") or entry.get("created_at")
+    try:  # officers read China time
+        at = dt.datetime.fromisoformat(at).astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S (UTC+8)")
+    except (TypeError, ValueError):
+        pass
+    return (f"ID: request {entry['request_id']} was already {en} ({zh}) by {payload.get('by')} "
+            f"at {at}; the log keeps one act per decision")
+
+
+# -- the queue listing ------------------------------------------------------------------------
+@dataclass
+class Deadlines:
+    apply_ahead_days: int | None = None
+    decide_within_days: int | None = None
+    review_after_days: int | None = None
+    clause: str | None = None
+
+
+def ruleset_deadlines(ref: str, rulesets=None) -> Deadlines | None:
+    """The deadlines of ruleset `city@version` (the nearest in its extends chain that sets
+    them), or None when the ruleset is not available here."""
+    from .loader import default_registry
+
+    rulesets = rulesets or default_registry()
+    try:
+        leaf = rulesets.by_ref(ref)
+        chain = rulesets.chain(leaf)
+    except RulesetError:
+        return None
+    for loaded in chain:
+        found = loaded.ruleset.deadlines
+        if found is not None:
+            clause = f"{loaded.ref}#{found.clause}" if found.clause else None
+            return Deadlines(found.apply_ahead_days, found.decide_within_days, found.review_after_days, clause)
+    return Deadlines()
+
+
+def queue_item(entry: LogEntry, today: dt.date, deadlines: Deadlines | None) -> dict:
+    request = json.loads(entry.request_json)
+    decision = json.loads(entry.payload_json)
+    decided_on = china_date(entry.created_at)
+    item = {
+        "request_id": entry.request_id, "decision_id": entry.entry_id, "city": entry.city,
+        "ruleset": entry.ruleset, "matter": decision["matter"]["name"], "matter_code": decision["matter"].get("code"),
+        "kind": request.get("kind"), "category": decision.get("category"),
+        "department": request["department"]["name"], "department_level": request["department"].get("level"),
+        "communities": [c.get("code") or c["name"] for c in request.get("communities", [])],
+        "community_names": [c["name"] for c in request.get("communities", [])],
+        "funding": decision.get("funding"), "personnel": request.get("personnel", 0),
+        "reasons": [r["code"] for r in decision.get("reasons", [])],
+        "request_date": request.get("date"), "decided_on": decided_on.isoformat(),
+        "decide_within_days": None, "deadline": None, "days_left": None, "overdue": None,
+        "apply_ahead_days": None, "earliest_start": None, "deadline_clause": None, "calendar_problem": None,
+    }
+    if deadlines is None:
+        item["calendar_problem"] = f"ruleset {entry.ruleset} is not available here: no deadlines"
+        return item
+    item.update(decide_within_days=deadlines.decide_within_days, apply_ahead_days=deadlines.apply_ahead_days,
+                deadline_clause=deadlines.clause)
+    try:
+        if deadlines.decide_within_days is not None:
+            deadline = add_workdays(decided_on, deadlines.decide_within_days)
+            left = workdays_between(today, deadline)
+            item.update(deadline=deadline.isoformat(), days_left=left, overdue=left < 0)
+        if deadlines.apply_ahead_days is not None and request.get("date"):
+            # the department applied on the request's date: the work may not be pushed down
+            # before this many working days have passed
+            start = add_workdays(dt.date.fromisoformat(request["date"]), deadlines.apply_ahead_days)
+            item["earliest_start"] = start.isoformat()
+    except CalendarRangeError as exc:
+        item["calendar_problem"] = str(exc).removeprefix("date: ")
+    return item
+
+
+def queue(log: DecisionLog, today: dt.date | None = None, city: str | None = None, rulesets=None) -> list[dict]:
+    today = today or today_in_china()
+    cache: dict[str, Deadlines | None] = {}
+    items = []
+    for entry in pending(log, city):
+        if entry.ruleset not in cache:
+            cache[entry.ruleset] = ruleset_deadlines(entry.ruleset, rulesets)
+        items.append(queue_item(entry, today, cache[entry.ruleset]))
+    return items

@@ -1,0 +1,115 @@
+"""A district's log for the notice, publication and report tests: requests decided by the real
+`zhunru evaluate`, the district body's acts written as log entries (act_record, the queue's own
+record), on SQLite and on PostgreSQL."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import bijie_request
+from zhunru.cli import cli
+
+QX, JH = "七星关区", "金海湖新区"
+HONGSHAN = {"name": "洪山社区", "district": QX, "street": "市西街道", "population": 8200, "households": 2900}
+MAYUAN = {"name": "麻园社区", "district": QX, "street": "市东街道", "population": 6000, "households": 2000}
+XIAOBA = {"name": "小坝社区", "district": JH, "street": "小坝镇", "population": 3000, "households": 1000}
+FUNDS = {"amount": 50000, "source": "区财政", "document": "七财发〔2021〕12号"}
+
+# id → (request overrides, act on it or None). Expected, for 七星关区 on bijie@2017.1:
+#   duty-2020   admitted duty (2020)        assist     admitted assist (both communities)
+#   plate       admitted nameplate (洪山)    approved   commissioned, funded, approved
+#   staffed     commissioned, staff only, approved      unfunded   rejected (no funding)
+#   refused     commissioned, funded, refused           pending    commissioned, funded, awaiting
+#   elsewhere   admitted duty in 金海湖新区 only
+TOUR = {
+    "duty-2020": (dict(date="2020-06-01", department={"name": "七星关区民政局"}, matter="调解居民纠纷",
+                       communities=[HONGSHAN]), None),
+    "assist": (dict(matter="社区矫正", communities=[HONGSHAN, MAYUAN]), None),
+    "plate": (dict(kind="nameplate", matter="社区居委会牌子", department={"name": "七星关区民政局"},
+                   communities=[HONGSHAN]), None),
+    "approved": (dict(department={"name": "七星关区统计局"}, matter="经济普查入户登记",
+                      communities=[HONGSHAN, MAYUAN], funding=FUNDS), ("approval", "张三", "同意,经费已到位")),
+    "staffed": (dict(department={"name": "七星关区卫健局"}, matter="健康档案入户核对", communities=[MAYUAN],
+                     personnel=2), ("approval", "张三", None)),
+    "unfunded": (dict(department={"name": "七星关区文明办"}, matter="创建文明城市入户调查",
+                      communities=[HONGSHAN, MAYUAN]), None),
+    "refused": (dict(department={"name": "七星关区住建局"}, matter="房屋安全排查", communities=[HONGSHAN],
+                     funding={"amount": 20000, "source": "区财政"}), ("refusal", "李四", "与社区职责无关")),
+    "pending": (dict(department={"name": "七星关区应急局"}, matter="应急物资清点", communities=[MAYUAN],
+                     funding={"amount": 8000, "source": "区财政"}), None),
+    "elsewhere": (dict(department={"name": "金海湖新区民政局"}, matter="调解居民纠纷", communities=[XIAOBA]), None),
+}
+PUBLISHED = {"duty-2020", "assist", "plate", "approved", "staffed"}  # in 七星关区
+
+
+def zhunru(*args, input=None):
+    """The CLI in-process (click's CliRunner); InputError surfaces as result.exception."""
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
+
+
+def evaluate(url: str, request: dict) -> dict:
+    result = zhunru("evaluate", "-", "--db", url, "--format", "json", input=json.dumps(request, ensure_ascii=False))
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def act(url: str, request_id: str, verb: str, by: str, note: str | None) -> dict:
+    """The district body's act, as the approval queue records it."""
+    from zhunru.log import DecisionLog, act_record
+
+    store = DecisionLog(url)
+    try:
+        entry = store.find(request_id)
+        return store.append([act_record(entry, verb, by, note)])[0]
+    finally:
+        store.close()
+
+
+def build(url: str) -> dict:
+    """Decide the tour's requests and record the acts; returns id → decision JSON."""
+    decisions = {}
+    for rid, (overrides, acting) in TOUR.items():
+        decisions[rid] = evaluate(url, bijie_request(id=rid, **overrides))
+        if acting:
+            act(url, rid, *acting)
+    return decisions
+
+
+@pytest.fixture(params=["sqlite", "pg"])
+def db(request, tmp_path) -> str:
+    """The same test on a real SQLite file and on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'log.sqlite'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def tour(db) -> tuple[str, dict]:
+    return db, build(db)
+
+
+# -- headless Chromium -------------------------------------------------------------------------
+def chromium() -> str:
+    """The Chromium binary; skip only when it is absent and this is not CI."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    if os.environ.get("CI"):
+        pytest.fail("chromium is not installed (.ci/run installs it with apt-get)")
+    pytest.skip("chromium is not installed")
+
+
+def dump_dom(path, tmp_path) -> str:
+    exe = chromium()
+    args = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'chromium-profile'}", "--dump-dom", path.resolve().as_uri()]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout

@@ -1,0 +1,132 @@
+"""Bijie decides every kind as seed 003 says, through the real CLI, and every reason cites a
+clause whose source is real: a Bijie quote occurs verbatim in rulesets/bijie/sources/, a
+national clause names its law and article."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import RULESETS, bijie_request, write_json
+from zhunru.cli import cli
+
+SOURCES = RULESETS / "bijie" / "sources"
+DISTRICT_BODY = {"name": "七星关区社区办", "level": "district", "role": "coordination_body"}
+CITY_DEPT = {"name": "毕节市民政局", "level": "city", "role": "department"}
+STREET = {"name": "洪山街道办事处", "level": "street", "role": "street_office"}
+FUNDS = {"amount": 200000, "source": "市财政", "document": "毕财发〔2019〕1号"}
+
+# (label, request overrides, outcome, category, clause id the decision must cite)
+CASES = [
+    ("duty", dict(matter="公共政策听证"), "admitted", "duty", "bijie@2017.1#BJ-DU-07"),
+    ("duty alias", dict(matter="居务公开"), "admitted", "duty", "bijie@2017.1#BJ-DU-04"),
+    ("assist", dict(matter="社区矫正"), "admitted", "assist", "bijie@2017.1#BJ-AS-02"),
+    ("assist traditional", dict(matter="社區矯正"), "admitted", "assist", "bijie@2017.1#BJ-AS-02"),
+    ("assist disabled", dict(matter="残疾人权益保障"), "admitted", "assist", "bijie@2017.1#BJ-AS-14"),
+    ("negative", dict(matter="招商引资"), "rejected", "negative", "national@2015.1#NAT-NEG-01"),
+    ("commissioned unfunded", dict(matter="入户经济普查"), "rejected", "commissioned", "bijie@2017.1#BJ-ADM-01"),
+    ("commissioned funded", dict(matter="入户经济普查", funding=FUNDS), "needs_approval", "commissioned",
+     "bijie@2017.1#BJ-ADM-01"),
+    ("commissioned staffed", dict(matter="入户经济普查", personnel=2), "needs_approval", "commissioned",
+     "bijie@2017.1#BJ-ADM-01"),
+    ("commissioned zero funds", dict(matter="入户经济普查", funding={**FUNDS, "amount": 0}), "rejected",
+     "commissioned", "bijie@2017.1#BJ-ADM-01"),
+    ("nameplate allowed", dict(kind="nameplate", matter="社区居委会牌子", department=STREET), "admitted", "allowed",
+     "bijie@2017.1#BJ-PLATE-02"),
+    ("nameplate forbidden", dict(kind="nameplate", matter="禁毒工作站"), "rejected", "forbidden",
+     "bijie@2017.1#BJ-PLATE-00"),
+    ("posting allowed", dict(kind="posting", matter="公示"), "admitted", "allowed", "bijie@2017.1#BJ-POST-A01"),
+    ("posting forbidden", dict(kind="posting", matter="奖牌"), "rejected", "forbidden", "bijie@2017.1#BJ-POST-F03"),
+    ("posting forbidden alias", dict(kind="posting", matter="组织网络图"), "rejected", "forbidden",
+     "bijie@2017.1#BJ-POST-F05"),
+    ("posting unlisted", dict(kind="posting", matter="健康宣传海报"), "needs_approval", "unlisted",
+     "bijie@2017.1#BJ-POST-00"),
+    ("certificate national must_not", dict(kind="certificate", matter="亲属关系证明"), "rejected", "forbidden",
+     "national@2015.1#NAT-CERT-01"),
+    ("certificate unlisted: seal rule", dict(kind="certificate", matter="居住证明"), "rejected", "forbidden",
+     "bijie@2017.1#BJ-SEAL-01"),
+    ("assessment by district body", dict(kind="assessment", matter="社区工作年度考核", department=DISTRICT_BODY),
+     "admitted", "allowed", "bijie@2017.1#BJ-ASM-01"),
+    ("assessment by city department", dict(kind="assessment", matter="社区工作年度考核", department=CITY_DEPT),
+     "rejected", "forbidden", "bijie@2017.1#BJ-ASM-01"),
+    ("staff assessment by street", dict(kind="assessment", matter="社区工作人员考核", department=STREET),
+     "admitted", "allowed", "bijie@2017.1#BJ-ASM-02"),
+    ("departmental assessment", dict(kind="assessment", matter="社区安全生产考核", department=CITY_DEPT),
+     "rejected", "forbidden", "bijie@2017.1#BJ-ASM-00"),
+    ("meeting", dict(kind="meeting", matter="安全生产工作会议"), "needs_approval", "unlisted",
+     "bijie@2017.1#BJ-PAPER-01"),
+    ("ledger", dict(kind="ledger", matter="禁毒工作台账"), "needs_approval", "unlisted", "bijie@2017.1#BJ-PAPER-01"),
+    ("report", dict(kind="report", matter="月度统计报表"), "needs_approval", "unlisted", "bijie@2017.1#BJ-PAPER-01"),
+]
+
+
+def assert_sources_real(reasons: list[dict]) -> None:
+    """Every reason cites a clause; a Bijie clause's quote is verbatim in the shipped source,
+    a national clause names its law and its article or item (national texts are not shipped)."""
+    assert reasons, "a decision without reasons"
+    for reason in reasons:
+        ref, _, clause_id = reason["clause"].partition("#")
+        assert clause_id, reason
+        city = ref.split("@")[0]
+        source = reason["source"]
+        if city == "bijie":
+            document = SOURCES / source["document"]
+            assert document.is_file(), source
+            assert source["quote"] in document.read_text(encoding="utf-8"), source["quote"]
+        else:
+            assert city == "national", reason
+            assert source.get("law") and (source.get("article") or source.get("item")), source
+
+
+def evaluate(tmp_path, request: dict, *extra: str) -> dict:
+    path = write_json(tmp_path / "request.json", request)
+    result = CliRunner().invoke(cli, ["evaluate", str(path), "--format", "json", "--no-log", *extra])
+    assert result.exit_code == 0, result.output + result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("label,overrides,outcome,category,clause", CASES, ids=[c[0] for c in CASES])
+def test_bijie_decides_every_kind(tmp_path, label, overrides, outcome, category, clause):
+    decision = evaluate(tmp_path, bijie_request(**overrides))
+    assert (decision["outcome"], decision["category"]) == (outcome, category)
+    assert clause in [r["clause"] for r in decision["reasons"]]
+    assert decision["ruleset"]["id"] == "bijie" and decision["advisory"] is False
+    assert_sources_real(decision["reasons"])
+    if overrides.get("kind") == "certificate":
+        assert decision["verdict"] == "must_not_issue"
+
+
+def test_commissioned_funding_is_reported(tmp_path):
+    decision = evaluate(tmp_path, bijie_request(matter="入户经济普查", funding=FUNDS))
+    assert decision["funding"]["attached"] == 200000.0
+    unfunded = evaluate(tmp_path, bijie_request(matter="入户经济普查"))
+    assert unfunded["funding"]["attached"] == 0.0
+
+
+def test_unlisted_task_is_never_admitted_by_a_fuzzy_guess(tmp_path):
+    # one character away from an assist item: refused as commissioned, the item only suggested
+    decision = evaluate(tmp_path, bijie_request(matter="社区矫"))
+    assert decision["outcome"] == "rejected" and decision["category"] == "commissioned"
+    assert decision["matter"]["code"] is None
+    assert "社区矫正" in decision["suggestions"]
+
+
+@pytest.mark.parametrize("text,verdict,clause", [
+    ("亲属关系证明", "must_not_issue", "national@2015.1#NAT-CERT-01"),
+    ("居住证明", "must_not_issue", "bijie@2017.1#BJ-SEAL-01"),
+])
+def test_cert_check(text, verdict, clause):
+    result = CliRunner().invoke(cli, ["cert", "check", text, "--city", "bijie", "--as-of", "2020-09-01",
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["verdict"] == verdict
+    assert clause in [r["clause"] for r in answer["reasons"]]
+    assert_sources_real(answer["reasons"])
+
+
+def test_cert_check_text_is_chinese_by_default():
+    result = CliRunner().invoke(cli, ["cert", "check", "居住证明", "--city", "bijie", "--as-of", "2020-09-01"])
+    assert result.exit_code == 0
+    assert "不应出具" in result.stdout or "不能出具" in result.stdout, result.stdout
