@@ -29,8 +29,10 @@ def _registry(db_url):
 @click.option("--year", type=int, default=lambda: dt.date.today().year, show_default="this year", help="Budget year.")
 @click.option("--level", required=True, type=click.Choice(["city", "district", "street"]),
               help="Level of government that pays.")
-@click.option("--fund", required=True, metavar="NAME", help="The fund as the ruleset names it (e.g. 社区工作经费) or its clause id.")
-@click.option("--amount", required=True, metavar="YUAN", help="Amount in yuan, at most two decimals (a negative amount corrects an earlier one).")
+@click.option("--fund", required=True, metavar="NAME",
+              help="The fund as the ruleset names it (e.g. 社区工作经费) or its clause id.")
+@click.option("--amount", required=True, metavar="YUAN",
+              help="Amount in yuan, at most two decimals (a negative amount corrects an earlier one).")
 @click.option("--document", metavar="DOC", help="The allocating document, e.g. 七财发〔2021〕12号.")
 @output_options
 @db_option
@@ -59,7 +61,8 @@ def record(code, year, level, fund, amount, document, fmt, lang, db_url):
 
 
 @funding.command("check", context_settings=CONTEXT)
-@click.option("--city", envvar="ZHUNRU_CITY", metavar="CITY", help="Whose ruleset sets the base funds (env ZHUNRU_CITY).")
+@click.option("--city", envvar="ZHUNRU_CITY", metavar="CITY",
+              help="Whose ruleset sets the base funds (env ZHUNRU_CITY).")
 @click.option("--year", type=int, default=lambda: dt.date.today().year, show_default="this year", help="Budget year.")
 @click.option("--district", help="Only this district's communities.")
 @click.option("--street", help="Only this street's communities.")

@@ -18,7 +18,8 @@ def _log(db_url):
 
 @click.command("queue", context_settings=CONTEXT)
 @click.option("--city", help="Only this city's requests.")
-@click.option("--as-of", "as_of", metavar="DATE", help="Count days left as of DATE (YYYY-MM-DD; default: today in China).")
+@click.option("--as-of", "as_of", metavar="DATE",
+              help="Count days left as of DATE (YYYY-MM-DD; default: today in China).")
 @output_options
 @db_option
 def queue(city, as_of, fmt, lang, db_url):

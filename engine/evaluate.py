@@ -67,6 +67,7 @@ class Engine:
         self.registry = registry or default_registry()
         self.lang = lang
         self._books: dict[tuple[str, ...], Book] = {}
+        self._suggestions: dict[tuple[int, str, str], tuple[str, ...]] = {}
 
     def book_for(self, city: str, on) -> Book:
         leaf = self.registry.in_force(city, on)
@@ -75,6 +76,17 @@ class Engine:
         if key not in self._books:
             self._books[key] = compile_book(chain)
         return self._books[key]
+
+    def _suggest(self, book: Book, kind: str, matter: str) -> list[str]:
+        """Fuzzy suggestions for an unlisted matter, remembered: difflib over the catalogue is
+        the costliest step of a decision, and batches repeat the same off-list names."""
+        key = (id(book), kind, matter)
+        found = self._suggestions.get(key)
+        if found is None:
+            if len(self._suggestions) > 50000:
+                self._suggestions.clear()
+            found = self._suggestions[key] = tuple(book.suggestions(kind, matter))
+        return list(found)
 
     # -- reasons ---------------------------------------------------------------------------
     def _reason(self, book: Book, code: str, clause_id: str, with_text: bool = True, **values) -> Reason:
@@ -146,7 +158,7 @@ class Engine:
             funding=funding, ruleset=RulesetRef(id=book.leaf.ruleset.id, version=book.leaf.ruleset.version,
                                                 sha256=book.sha256),
             advisory=book.advisory, verdict=verdict,
-            suggestions=[] if entry else book.suggestions(kind, request.matter))
+            suggestions=[] if entry else self._suggest(book, kind, request.matter))
 
     def _reasons(self, book, request, entry: Entry | None, code, values, funding, facts) -> list[Reason]:
         reasons: list[Reason] = []

@@ -145,6 +145,15 @@ def test_deleted_row_is_caught(db, tmp_path):
     assert "row 5 " in report["problem"]
 
 
+def test_deleted_last_row_is_caught(db, tmp_path):
+    count = fill(db, tmp_path)
+    execute(db, "DELETE FROM zhunru_attachment WHERE entry_seq = ?", (count,))
+    execute(db, "DELETE FROM zhunru_log WHERE seq = ?", (count,))
+    code, report = verify(db)
+    assert code == 1 and report["checked"] == count - 1
+    assert f"row {count - 1}" in report["problem"]
+
+
 def test_swapped_rows_are_caught(db, tmp_path):
     fill(db, tmp_path)
     # rows 3 and 4 carry no attachments, so the swap needs no foreign-key juggling
