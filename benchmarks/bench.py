@@ -402,6 +402,9 @@ def main() -> None:
             print(f"[{n}] (d, e) decision logic …", file=sys.stderr)
             res.update(logic(path, args.repeat, with_zen))
             results["sizes"][n] = res
+            report_size(n, res)  # as soon as it is measured: a long run shows its progress
+            if args.json:
+                Path(args.json).write_text(json.dumps(results, indent=2))
         print("cold start …", file=sys.stderr)
         results["cold"] = cold_start(args.cold_runs)
     report(results)
@@ -409,26 +412,31 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(results, indent=2))
 
 
-def report(results: dict) -> None:
-    labels = [("floor_sqlite3", "(a) I/O floor, minimal sqlite3"), ("floor_decisionlog", "(a') I/O floor, DecisionLog.append"),
+LABELS = [("floor_sqlite3", "(a) I/O floor, minimal sqlite3"), ("floor_decisionlog", "(a') I/O floor, DecisionLog.append"),
               ("evaluate_log", "(b) zhunru evaluate --batch, logged"), ("evaluate_nolog", "(c) zhunru evaluate --batch --no-log"),
               ("engine", "(d) Engine.evaluate alone"), ("dict", "(d') dictionary lookup"),
               ("zen", "(e) zen-engine decision table")]
-    for n, res in results["sizes"].items():
-        print(f"\n## {n:,} requests (median of runs; seconds → decisions/s)")
-        print(f"{'':40} {'seconds':>9} {'dec/s':>10} {'µs/dec':>8} {'÷ floor':>8} {'÷ zen':>8}")
-        for key, label in labels:
-            if key not in res:
-                continue
-            secs = res[key]
-            vs_zen = f"{res['zen'] / secs:8.2f}" if "zen" in res else f"{'-':>8}"
-            print(f"{label:40} {secs:9.3f} {n / secs:10,.0f} {secs / n * 1e6:8.1f} "
-                  f"{res['floor_sqlite3'] / secs:8.2f} {vs_zen}")
-        print(f"dictionary agrees with Engine on {res['dict_agrees']:.1%} of requests", end="")
-        if "zen" in res:
-            print(f"; zen on {res['zen_agrees']:.1%} ({res['zen_rows']} rows, created in {res['zen_create'] * 1000:.0f} ms)")
-        else:
-            print()
+
+
+def report_size(n: int, res: dict) -> None:
+    print(f"\n## {n:,} requests (median of runs; seconds → decisions/s)")
+    print(f"{'':40} {'seconds':>9} {'dec/s':>10} {'µs/dec':>8} {'÷ floor':>8} {'÷ zen':>8}")
+    for key, label in LABELS:
+        if key not in res:
+            continue
+        secs = res[key]
+        vs_zen = f"{res['zen'] / secs:8.2f}" if "zen" in res else f"{'-':>8}"
+        print(f"{label:40} {secs:9.3f} {n / secs:10,.0f} {secs / n * 1e6:8.1f} "
+              f"{res['floor_sqlite3'] / secs:8.2f} {vs_zen}")
+    print(f"dictionary agrees with Engine on {res['dict_agrees']:.1%} of requests", end="")
+    if "zen" in res:
+        print(f"; zen on {res['zen_agrees']:.1%} ({res['zen_rows']} rows, created in {res['zen_create'] * 1000:.0f} ms)")
+    else:
+        print()
+    sys.stdout.flush()
+
+
+def report(results: dict) -> None:
     sizes = sorted(results["sizes"])
     print("\n## Targets")
     for n in sizes:
