@@ -74,6 +74,8 @@ def parse_yaml(raw: bytes, where: str):
         raise RulesetError(f"{where}: invalid YAML ({exc.__class__.__name__})") from None
     except RecursionError:
         raise RulesetError(f"{where}: nested too deeply") from None
+    except (ValueError, OverflowError) as exc:  # a scalar PyYAML cannot build, e.g. date 2021-02-30
+        raise RulesetError(f"{where}: invalid value ({exc})") from None
 
 
 def describe_validation(exc: ValidationError) -> list[str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import RULESETS, bijie_request, run_cli, write_json
@@ -245,6 +245,8 @@ def test_validate_exits_0_or_1(city_dir, text):
 
 @settings(FUZZ, max_examples=150)
 @given(st.binary(max_size=400) | yaml_texts.map(lambda t: t.encode("utf-8", "surrogatepass")))
+@example(b"0000-00-00")  # found by this test: PyYAML's date constructor raised ValueError
+@example(b"effective_from: 2021-02-30\n")
 def test_parse_yaml_raises_only_ruleset_error(raw):
     try:
         loader.parse_yaml(raw, "fuzz.yaml")
