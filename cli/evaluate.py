@@ -85,32 +85,42 @@ def evaluate(file, batch, as_of, fail_on, no_log, attach, fmt, lang, db_url):
                                                funding.document if funding else None))
 
     engine = Engine(lang=lang)
-    # Decide everything first: a bad request (unknown city, date no ruleset covers) stops the
-    # run before anything is logged.
-    decisions = [engine.evaluate(r) for r in _progress(requests, batch, "决策 deciding")]
+    # What can make a whole batch fail (unknown city, a date no version covers, a broken
+    # ruleset) is checked before anything is logged; then decisions stream through the
+    # observers (the log) chunk by chunk, each chunk one transaction.
+    for city, on_date in dict.fromkeys((r.city, r.date) for r in requests):
+        engine.book_for(city, on_date)
     from zhunru.plugins import plugin_manager
 
     hook = plugin_manager().hook
     session = Session(log_url=db_url, no_log=no_log, attachments=attachments)
     hit = False
     try:
-        for start in range(0, len(decisions), CHUNK):
-            chunk = list(zip(requests[start:start + CHUNK], decisions[start:start + CHUNK]))
-            for request, decision in chunk:
+        for chunk in _chunks(_progress(requests, batch, "决策 deciding"), CHUNK):
+            decisions = engine.evaluate_many(chunk)
+            for request, decision in zip(chunk, decisions):
                 hook.zhunru_decision_made(request=request, decision=decision, session=session)
             hook.zhunru_flush(session=session)
             logged = session.state.get("logged", {})
-            for request, decision in chunk:
-                shown = decision.model_dump(mode="json")
-                if decision.request_id in logged:  # already logged before: show the logged decision
-                    shown = json.loads(logged[decision.request_id]["payload_json"])
-                    shown["already_logged"] = True
-                hit = hit or shown["outcome"] in fail_on
-                _emit(shown, fmt, lang, batch)
+            for decision in decisions:
+                previous = logged.get(decision.request_id)
+                hit = hit or (previous["outcome"] if previous else decision.outcome) in fail_on
+                _emit(decision, previous, fmt, lang, batch)
     finally:
         session.close()
     if hit:
         sys.exit(3)
+
+
+def _chunks(items, size):
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _parse_batch(raw: bytes, parse_request):
@@ -152,14 +162,21 @@ def _stderr_console():
     return Console(stderr=True)
 
 
-def _emit(decision: dict, fmt: str, lang: str, batch: bool) -> None:
+def _emit(decision, previous: dict | None, fmt: str, lang: str, batch: bool) -> None:
+    """Print a decision; for a request logged before, the logged decision, marked as such."""
+    if fmt == "json" and batch and previous is None:
+        sys.stdout.write(decision.to_json() + "\n")  # the hot path: the text the log stores
+        return
+    shown = json.loads(previous["payload_json"] if previous else decision.to_json())
+    if previous is not None:
+        shown["already_logged"] = True
     if fmt == "json":
-        click.echo(json.dumps(decision, ensure_ascii=False, separators=(",", ":") if batch else (",", ": "),
+        click.echo(json.dumps(shown, ensure_ascii=False, separators=(",", ":") if batch else (",", ": "),
                               indent=None if batch else 2))
     elif batch:
-        click.echo(decision_line(decision, lang))
+        click.echo(decision_line(shown, lang))
     else:
-        click.echo(decision_text(decision, lang))
+        click.echo(decision_text(shown, lang))
 
 
 COMMANDS = [evaluate]

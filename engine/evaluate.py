@@ -3,6 +3,7 @@ let city plugins add reasons, cite a clause for every reason."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -45,12 +46,32 @@ def parse_request_json(text: str | bytes) -> Request:
     return parse_request(data)
 
 
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_ID_COUNTER = itertools.count(1)
+
+
+def _decision_id() -> str:
+    """Unique without a system call per decision: a random per-process prefix and a counter."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+
+
 def request_id(request: Request) -> str:
     """The request's own id, or a content hash: the same request is the same request."""
     if request.id:
         return request.id
     canonical = request.model_dump_json(exclude={"id"})
     return "r-" + hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+@dataclass
+class _Prepared:
+    request: Request
+    book: Book
+    entry: Entry | None
+    matter_name: str
+    values: dict
+    funding: FundingCheck
+    facts: dict
 
 
 @dataclass
@@ -67,15 +88,21 @@ class Engine:
         self.registry = registry or default_registry()
         self.lang = lang
         self._books: dict[tuple[str, ...], Book] = {}
+        self._by_day: dict[tuple[str, object], Book] = {}  # (city, date) → book: one lookup per request
         self._suggestions: dict[tuple[int, str, str], tuple[str, ...]] = {}
+        self._sources: dict[int, dict[str, str]] = {}
+        self._city_rule_lists: dict[str, list] = {}
 
     def book_for(self, city: str, on) -> Book:
-        leaf = self.registry.in_force(city, on)
-        chain = self.registry.chain(leaf, on)
-        key = tuple(r.ref for r in chain)
-        if key not in self._books:
-            self._books[key] = compile_book(chain)
-        return self._books[key]
+        book = self._by_day.get((city, on))
+        if book is None:
+            leaf = self.registry.in_force(city, on)
+            chain = self.registry.chain(leaf, on)
+            key = tuple(r.ref for r in chain)
+            if key not in self._books:
+                self._books[key] = compile_book(chain)
+            book = self._by_day[(city, on)] = self._books[key]
+        return book
 
     def _suggest(self, book: Book, kind: str, matter: str) -> list[str]:
         """Fuzzy suggestions for an unlisted matter, remembered: difflib over the catalogue is
@@ -93,9 +120,15 @@ class Engine:
         clause, origin = book.clause(clause_id)
         message = reason_text(code, self.lang, **values)
         text = (clause.text_en if self.lang == "en" and clause.text_en else clause.text) if with_text else ""
-        source = {k: v for k, v in clause.source.model_dump().items() if v is not None}
-        return Reason(code=code, clause=f"{origin.ref}#{clause.id}", message=f"{message} {text}".strip(),
-                      source=source)
+        return Reason(code=code, clause=f"{origin.ref}#{clause.id}",
+                      message=f"{message} {text}".strip(), source=self._source(clause))
+
+    def _source(self, clause) -> dict[str, str]:
+        found = self._sources.get(id(clause))
+        if found is None:
+            found = self._sources[id(clause)] = {k: v for k, v in clause.source.model_dump().items()
+                                                 if v is not None}
+        return dict(found)
 
     def _fallback_clause(self, book: Book) -> str:
         if book.commissioned is None:
@@ -104,6 +137,16 @@ class Engine:
 
     # -- the procedure ---------------------------------------------------------------------
     def evaluate(self, request: Request, standing: Standing | None = None) -> Decision:
+        return self.evaluate_many([request], standing)[0]
+
+    def evaluate_many(self, requests: list[Request], standing: Standing | None = None) -> list[Decision]:
+        """Decide several requests: their events go to the rules engine in one batch."""
+        prepared = [self._prepare(r, standing) for r in requests]
+        decided = rules.decide_many([p.facts for p in prepared])
+        return [self._finish(p, *result) for p, result in zip(prepared, decided)]
+
+    def _prepare(self, request: Request, standing: Standing | None) -> "_Prepared":
+        """Steps 1–2 of the procedure and the facts the rules decide on."""
         book = self.book_for(request.city, request.date)
         kind = request.kind
         entry = book.lookup(kind, request.matter)
@@ -136,9 +179,12 @@ class Engine:
                 facts["over_cap"] = standing.counts.get(kind, 0) >= cap[0]
         if entry is None and kind != "task" and kind in book.otherwise:
             facts["otherwise"] = book.otherwise[kind][0].outcome
+        return _Prepared(request, book, entry, matter_name, values, funding, facts)
 
-        outcome, category, code = rules.decide(facts)
-        reasons = self._reasons(book, request, entry, code, values, funding, facts)
+    def _finish(self, p: "_Prepared", outcome: str, category: str, code: str) -> Decision:
+        """Steps 5–6: city plugins' rules, and a cited clause for every reason."""
+        request, book, entry, kind = p.request, p.book, p.entry, p.request.kind
+        reasons = self._reasons(book, request, entry, code, p.values, p.funding, p.facts)
         for extra in self._city_rules(request, book, outcome, category, reasons):
             reasons.append(extra[0])
             if extra[1] and SEVERITY[extra[1]] > SEVERITY[outcome]:
@@ -153,10 +199,10 @@ class Engine:
                 verdict = "may_issue"
             verdict = verdict or "unknown"
         return Decision(
-            decision_id=uuid.uuid4().hex, request_id=request_id(request), outcome=outcome, category=category,
-            matter=MatterRef(code=entry.item.key if entry else None, name=matter_name), reasons=reasons,
-            funding=funding, ruleset=RulesetRef(id=book.leaf.ruleset.id, version=book.leaf.ruleset.version,
-                                                sha256=book.sha256),
+            decision_id=_decision_id(), request_id=request_id(request), outcome=outcome, category=category,
+            matter=MatterRef(code=entry.item.key if entry else None, name=p.matter_name),
+            reasons=reasons, funding=p.funding,
+            ruleset=RulesetRef(id=book.leaf.ruleset.id, version=book.leaf.ruleset.version, sha256=book.sha256),
             advisory=book.advisory, verdict=verdict,
             suggestions=[] if entry else self._suggest(book, kind, request.matter))
 
@@ -186,19 +232,22 @@ class Engine:
         return [self._reason(book, code, self._fallback_clause(book), **values)]
 
     def _city_rules(self, request, book, outcome, category, reasons):
-        from zhunru.plugins import plugin_manager
+        rules_for_city = self._city_rule_lists.get(request.city)
+        if rules_for_city is None:
+            from zhunru.plugins import plugin_manager
 
+            rules_for_city = self._city_rule_lists[request.city] = [
+                rule for rule_list in plugin_manager().hook.zhunru_city_rules(city=request.city)
+                for rule in rule_list or []]
         extras = []
-        for rule_list in plugin_manager().hook.zhunru_city_rules(city=request.city):
-            for rule in rule_list or []:
-                draft = {"outcome": outcome, "category": category, "reasons": [r.model_dump() for r in reasons]}
-                for found in rule(request, draft, book) or []:
-                    clause_id = found["clause"]
-                    if clause_id not in book.clauses:
-                        raise InputError(f"plugin rule {rule!r}: clause {clause_id!r} is not in {book.leaf.ref}")
-                    clause, origin = book.clause(clause_id)
-                    source = {k: v for k, v in clause.source.model_dump().items() if v is not None}
-                    reason = Reason(code=found["code"], clause=f"{origin.ref}#{clause_id}",
-                                    message=found["message"], source=source)
-                    extras.append((reason, found.get("outcome")))
+        for rule in rules_for_city:
+            draft = {"outcome": outcome, "category": category, "reasons": [r.model_dump() for r in reasons]}
+            for found in rule(request, draft, book) or []:
+                clause_id = found["clause"]
+                if clause_id not in book.clauses:
+                    raise InputError(f"plugin rule {rule!r}: clause {clause_id!r} is not in {book.leaf.ref}")
+                clause, origin = book.clause(clause_id)
+                reason = Reason(code=str(found["code"]), clause=f"{origin.ref}#{clause_id}",
+                                message=str(found["message"]), source=self._source(clause))
+                extras.append((reason, found.get("outcome")))
         return extras

@@ -197,7 +197,7 @@ class DecisionLog:
                     entry = dict(record.entry)
                     key = _key(entry)
                     if key is not None and key in existing:
-                        out.append(existing[key])
+                        out.append(dict(existing[key], existing=True))
                         continue
                     seq += 1
                     entry.update(seq=seq, prev_hash=prev)
@@ -208,11 +208,9 @@ class DecisionLog:
                                     for a in attachments)
                     out.append(entry)
                     if key is not None:  # the same request twice in one run: log it once
-                        existing[key] = dict(entry, existing=True)
-                if rows:
-                    session.execute(LogEntry.__table__.insert(), rows)
-                if att_rows:
-                    session.execute(Attachment.__table__.insert(), att_rows)
+                        existing[key] = entry
+                self._insert(session, LogEntry.__table__, rows)
+                self._insert(session, Attachment.__table__, att_rows)
                 if rows:
                     head = Head.__table__
                     moved = session.execute(head.update().where(head.c.id == 1).values(seq=seq, hash=prev))
@@ -223,6 +221,18 @@ class DecisionLog:
                            "nothing was written") from None
         return out
 
+    def _insert(self, session: Session, table, rows: list[dict]) -> None:
+        if not rows:
+            return
+        if not self.is_sqlite:
+            session.execute(table.insert(), rows)
+            return
+        # SQLite: the driver's executemany directly; SQLAlchemy's per-row parameter processing
+        # would cost as much as the insert itself.
+        columns = list(rows[0])
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        session.connection().exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows])
+
     def _existing(self, session: Session, records: list[Record]) -> dict[tuple[str, str], dict]:
         """Already-logged entries for the records' idempotency keys, by (column, key)."""
         found: dict[tuple[str, str], dict] = {}
@@ -231,7 +241,7 @@ class DecisionLog:
             for start in range(0, len(keys), 500):
                 col = getattr(LogEntry, column)
                 for row in session.exec(select(LogEntry).where(col.in_(keys[start:start + 500]))):
-                    found[(column, getattr(row, column))] = dict(row.model_dump(), existing=True)
+                    found[(column, getattr(row, column))] = row.model_dump()
         return found
 
     # -- reading ---------------------------------------------------------------------------
@@ -348,6 +358,6 @@ def decision_record(request, decision, attachments: list[dict] | None = None) ->
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"),
         "city": decision.ruleset.id, "ruleset": f"{decision.ruleset.id}@{decision.ruleset.version}",
         "ruleset_sha256": decision.ruleset.sha256, "outcome": decision.outcome,
-        "request_json": request.model_dump_json(), "payload_json": decision.model_dump_json(),
+        "request_json": request.model_dump_json(), "payload_json": decision.to_json(),
     }
     return Record(entry, atts)

@@ -5,7 +5,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_serializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, field_serializer, field_validator
 
 from .ruleset import Level, Outcome, Role
 
@@ -120,3 +120,10 @@ class Decision(BaseModel):
     advisory: bool
     suggestions: list[str] = Field(default_factory=list)
     verdict: Verdict | None = None
+    _json: str | None = PrivateAttr(None)
+
+    def to_json(self) -> str:
+        """Compact JSON, serialised once: the log stores and the CLI prints the same text."""
+        if self._json is None:
+            self._json = self.model_dump_json()
+        return self._json

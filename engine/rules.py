@@ -65,13 +65,22 @@ def _define() -> None:
 
 def decide(facts: dict) -> tuple[str, str, str]:
     """Post one event; return (outcome, category, reason code) from the rule that fired."""
+    return decide_many([facts])[0]
+
+
+def decide_many(facts_list: list[dict]) -> list[tuple[str, str, str]]:
+    """Post one event per request, in one batch; the results in the same order."""
     global _ready
-    from durable.lang import post
+    from durable.lang import post, post_batch
 
     with _lock:
         if not _ready:
             _define()
             _ready = True
-        rid = str(next(_counter))
-        post(_RULESET, {**facts, "rid": rid})
-        return _results.pop(rid)
+        rids = [str(next(_counter)) for _ in facts_list]
+        events = [{**facts, "rid": rid} for facts, rid in zip(facts_list, rids)]
+        if len(events) == 1:
+            post(_RULESET, events[0])
+        elif events:
+            post_batch(_RULESET, events)
+        return [_results.pop(rid) for rid in rids]
