@@ -94,10 +94,17 @@ def evaluate(file, batch, as_of, fail_on, no_log, attach, fmt, lang, db_url):
 
     hook = plugin_manager().hook
     session = Session(log_url=db_url, no_log=no_log, attachments=attachments)
+    standing = _standing(engine, requests, session)
     hit = False
     try:
         for chunk in _chunks(_progress(requests, batch, "决策 deciding"), CHUNK):
-            decisions = engine.evaluate_many(chunk)
+            if standing is None:
+                decisions = engine.evaluate_many(chunk)
+            else:  # one at a time: each admission counts against the cap of the next request
+                decisions = []
+                for request in chunk:
+                    decisions.append(engine.evaluate(request, standing))
+                    standing.record(request, decisions[-1])
             for request, decision in zip(chunk, decisions):
                 hook.zhunru_decision_made(request=request, decision=decision, session=session)
             hook.zhunru_flush(session=session)
@@ -110,6 +117,21 @@ def evaluate(file, batch, as_of, fail_on, no_log, attach, fmt, lang, db_url):
         session.close()
     if hit:
         sys.exit(3)
+
+
+def _standing(engine, requests, session):
+    """What the log says is already admitted, for the kinds a ruleset caps (e.g. three plates).
+    Without a log (--no-log) there is no standing state and caps are not counted."""
+    if session.no_log:
+        return None
+    capped = {r.kind for r in requests if r.kind in engine.book_for(r.city, r.date).max_count}
+    if not capped:
+        return None
+    from zhunru.evaluate import Standing
+    from zhunru.log import DecisionLog
+
+    log = session.state.setdefault("log", DecisionLog(session.log_url))
+    return Standing(admitted=log.admitted_matters(capped))
 
 
 def _chunks(items, size):

@@ -76,9 +76,28 @@ class _Prepared:
 
 @dataclass
 class Standing:
-    """State a rule needs that the request does not carry, read from the log and the registry."""
+    """State a rule needs that the request does not carry, read from the log and the registry:
+    what is already admitted to each community (e.g. its plates, against the ruleset's cap)."""
 
-    counts: dict[str, int] = field(default_factory=dict)  # kind → items already admitted per community
+    counts: dict[str, int] = field(default_factory=dict)  # kind → a fixed count, for a caller's own state
+    admitted: dict[tuple[str, str, str], set[str]] = field(default_factory=dict)  # (city, kind, community) → matters
+
+    def count(self, request: Request, matter: str) -> int:
+        """Items of the request's kind already admitted to its fullest community, this matter aside."""
+        if not self.admitted:
+            return self.counts.get(request.kind, 0)
+        return max((len(self.admitted.get((request.city, request.kind, community_key(c)), set()) - {matter})
+                    for c in request.communities), default=0)
+
+    def record(self, request: Request, decision: "Decision") -> None:
+        if decision.outcome == "admitted":
+            for c in request.communities:
+                key = (request.city, request.kind, community_key(c))
+                self.admitted.setdefault(key, set()).add(decision.matter.code or decision.matter.name)
+
+
+def community_key(community) -> str:
+    return community.code or community.name
 
 
 class Engine:
@@ -175,8 +194,9 @@ class Engine:
                                              or request.department.level in item.assessor_level))
             cap = book.max_count.get(kind)
             if cap is not None and standing is not None:
-                values.update(count=standing.counts.get(kind, 0) + 1, cap=cap[0])
-                facts["over_cap"] = standing.counts.get(kind, 0) >= cap[0]
+                already = standing.count(request, item.key)
+                values.update(count=already + 1, cap=cap[0])
+                facts["over_cap"] = already >= cap[0]
         if entry is None and kind != "task" and kind in book.otherwise:
             facts["otherwise"] = book.otherwise[kind][0].outcome
         return _Prepared(request, book, entry, matter_name, values, funding, facts)

@@ -256,6 +256,30 @@ class DecisionLog:
                 query = query.limit(limit)
             return list(session.exec(query).all())
 
+    def admitted_matters(self, kinds: set[str]) -> dict[tuple[str, str, str], set[str]]:
+        """(city, kind, community code or name) → matters admitted to it, by decision or by the
+        district body's approval. Read once per run for the kinds a ruleset caps."""
+        from .evaluate import community_key
+        from .models import Request
+
+        found: dict[tuple[str, str, str], set[str]] = {}
+        with Session(self.engine) as session:
+            approved = set(session.exec(select(LogEntry.refers_to).where(LogEntry.entry_type == "approval")))
+            query = select(LogEntry.entry_id, LogEntry.outcome, LogEntry.request_json, LogEntry.payload_json).where(
+                LogEntry.entry_type == "decision")
+            for entry_id, outcome, request_json, payload_json in session.exec(query):
+                if outcome != "admitted" and entry_id not in approved:
+                    continue
+                data = json.loads(request_json)
+                if data.get("kind") not in kinds:
+                    continue
+                request = Request.model_validate(data)
+                matter = json.loads(payload_json)["matter"]
+                for c in request.communities:
+                    key = (request.city, request.kind, community_key(c))
+                    found.setdefault(key, set()).add(matter.get("code") or matter["name"])
+        return found
+
     def find(self, ident: str) -> LogEntry | None:
         """An entry by entry id, request id (its decision) or sequence number."""
         with Session(self.engine) as session:
