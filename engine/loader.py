@@ -12,70 +12,25 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from .errors import RulesetError
 from .ruleset import Ruleset
 
-MAX_RULESET_BYTES = 2 * 1024 * 1024
 RESERVED_DIRS = {"sources", "cases"}
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """SafeLoader that refuses anchors/aliases: rulesets never need them and they enable bombs."""
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(None, None, "YAML aliases (*ref) are not allowed",
-                                              event.start_mark)
-        return super().compose_node(parent, index)
-
-
-_CLoader = getattr(yaml, "CSafeLoader", None)  # None when PyYAML was built without libyaml
-
-
-def read_yaml(path: Path, limit: int = MAX_RULESET_BYTES):
+def read_yaml(path: Path, limit: int | None = None):
     """Parse a YAML file safely; raise RulesetError with a one-line message."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise RulesetError(f"{path}: cannot read ({exc.strerror})") from None
-    if size > limit:
-        raise RulesetError(f"{path}: file is {size} bytes, over the limit of {limit}")
-    raw = path.read_bytes()
-    return parse_yaml(raw, str(path)), raw
+    from .safe_yaml import read_yaml as read  # PyYAML is imported only when a file is parsed
+
+    return read(path) if limit is None else read(path, limit)
 
 
 def parse_yaml(raw: bytes, where: str):
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise RulesetError(f"{where}: not UTF-8 text") from None
-    try:
-        if _CLoader is None:
-            return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
-        # libyaml is ten times faster (start-up). Aliases are refused from the event stream
-        # first: the scan is linear in the text, so a bomb never gets expanded.
-        for event in yaml.parse(text, Loader=_CLoader):
-            if isinstance(event, yaml.AliasEvent):
-                raise yaml.composer.ComposerError(None, None, "YAML aliases (*ref) are not allowed",
-                                                  event.start_mark)
-        return yaml.load(text, Loader=_CLoader)  # noqa: S506 - libyaml's SafeLoader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        at = f" (line {mark.line + 1})" if mark else ""
-        problem = exc.problem or exc.context or "invalid YAML"
-        if "python/" in str(exc) or "could not determine a constructor" in problem:
-            problem = "tags like !!python/... are not allowed"
-        raise RulesetError(f"{where}{at}: {problem}") from None
-    except yaml.YAMLError as exc:
-        raise RulesetError(f"{where}: invalid YAML ({exc.__class__.__name__})") from None
-    except RecursionError:
-        raise RulesetError(f"{where}: nested too deeply") from None
-    except (ValueError, OverflowError) as exc:  # a scalar PyYAML cannot build, e.g. date 2021-02-30
-        raise RulesetError(f"{where}: invalid value ({exc})") from None
+    from .safe_yaml import parse_yaml as parse
+
+    return parse(raw, where)
 
 
 def describe_validation(exc: ValidationError) -> list[str]:
@@ -159,17 +114,28 @@ class Registry:
             if city not in self._files:
                 known = ", ".join(self.cities()) or "none"
                 raise RulesetError(f"city: unknown city {city!r} (known: {known})")
-            loaded = [load_file(p) for p in self._files[city]]
-            for item in loaded:
-                if item.ruleset.id != city:
-                    raise RulesetError(f"{item.path}: id {item.ruleset.id!r} does not match its folder {city!r}")
-            from .validate import city_problems  # the checks `ruleset validate` runs; see validate.py
+            from . import ruleset_cache
 
-            problems = city_problems(loaded)
-            if problems:
-                raise RulesetError(f"{problems[0]} (zhunru ruleset validate lists every problem)")
-            self._loaded[city] = sorted(loaded, key=lambda r: r.ruleset.effective_from)
+            key = ruleset_cache.city_key(self._files[city])
+            loaded = ruleset_cache.load(key)
+            if loaded is None:
+                loaded = self._load_city(city)
+                ruleset_cache.store(key, loaded)
+            self._loaded[city] = loaded
         return self._loaded[city]
+
+    def _load_city(self, city: str) -> list[LoadedRuleset]:
+        """Parse, validate and check every version of a city (what the cache saves)."""
+        loaded = [load_file(p) for p in self._files[city]]
+        for item in loaded:
+            if item.ruleset.id != city:
+                raise RulesetError(f"{item.path}: id {item.ruleset.id!r} does not match its folder {city!r}")
+        from .validate import city_problems  # the checks `ruleset validate` runs; see validate.py
+
+        problems = city_problems(loaded)
+        if problems:
+            raise RulesetError(f"{problems[0]} (zhunru ruleset validate lists every problem)")
+        return sorted(loaded, key=lambda r: r.ruleset.effective_from)
 
     def in_force(self, city: str, on: dt.date) -> LoadedRuleset:
         """The version effective on `on` (effective_from ≤ on < effective_to)."""

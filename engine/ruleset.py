@@ -21,7 +21,7 @@ FundingBasis = Literal["per_resident", "per_100_households", "per_community", "f
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Source(Strict):

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 
 os.environ["ZHUNRU_PLUGINS"] = "shipped_rulesets,decision_log"
 os.environ.pop("ZHUNRU_DB", None)
+# The validated-ruleset cache of this test run, not the user's (subprocesses inherit it).
+os.environ["ZHUNRU_CACHE_DIR"] = tempfile.mkdtemp(prefix="zhunru-test-cache-")
 
 REPO = Path(__file__).resolve().parent.parent
 RULESETS = REPO / "rulesets"

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import RULESETS, bijie_request, run_cli, write_json
-from zhunru import loader
+from zhunru import loader, safe_yaml
 from zhunru.cli import cli
 from zhunru.errors import InputError, RulesetError
 from zhunru.evaluate import MAX_REQUEST_BYTES, parse_request, parse_request_json
@@ -146,7 +146,7 @@ def test_ruleset_over_the_size_limit_is_refused_up_front(tmp_path):
     city = tmp_path / "big"
     city.mkdir()
     path = city / "2020.1.yaml"
-    path.write_text("id: big\nnote: '" + "x" * (loader.MAX_RULESET_BYTES + 10) + "'\n", encoding="utf-8")
+    path.write_text("id: big\nnote: '" + "x" * (safe_yaml.MAX_RULESET_BYTES + 10) + "'\n", encoding="utf-8")
     with pytest.raises(RulesetError, match="over the limit"):
         loader.read_yaml(path)
     result = run_cli("ruleset", "validate", str(path))
@@ -163,7 +163,7 @@ TAGS = ["!!python/object/apply:os.system ['echo pwned']", "!!python/name:os.syst
 @pytest.mark.parametrize("use_libyaml", [True, False])
 def test_alias_bomb_refused_without_expansion(monkeypatch, use_libyaml):
     if not use_libyaml:
-        monkeypatch.setattr(loader, "_CLoader", None)
+        monkeypatch.setattr(safe_yaml, "_CLoader", None)
     start = time.perf_counter()
     with pytest.raises(RulesetError, match="aliases"):
         loader.parse_yaml(BILLION_LAUGHS.encode(), "bomb.yaml")
@@ -174,7 +174,7 @@ def test_alias_bomb_refused_without_expansion(monkeypatch, use_libyaml):
 @pytest.mark.parametrize("tag", TAGS[:4])
 def test_python_tags_refused(monkeypatch, use_libyaml, tag, capfd):
     if not use_libyaml:
-        monkeypatch.setattr(loader, "_CLoader", None)
+        monkeypatch.setattr(safe_yaml, "_CLoader", None)
     with pytest.raises(RulesetError, match="not allowed"):
         loader.parse_yaml(f"id: x\nversion: {tag}\n".encode(), "tag.yaml")
     assert "pwned" not in capfd.readouterr().out
