@@ -5,7 +5,8 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, field_serializer, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, field_serializer, field_validator,
+                      model_validator)
 
 from .ruleset import Level, Outcome, Role
 
@@ -35,6 +36,14 @@ class Community(BaseModel):
     street: str | None = Field(None, max_length=200)
     population: StrictInt | None = Field(None, ge=0)
     households: StrictInt | None = Field(None, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _code_names(cls, data: Any) -> Any:
+        # A community may be named by its registry code alone: {"code": "QX-003"}.
+        if isinstance(data, dict) and "name" not in data and isinstance(data.get("code"), str):
+            return {**data, "name": data["code"]}
+        return data
 
 
 class Funding(BaseModel):
