@@ -98,13 +98,7 @@ def evaluate(file, batch, as_of, fail_on, no_log, attach, fmt, lang, db_url):
     hit = False
     try:
         for chunk in _chunks(_progress(requests, batch, "决策 deciding"), CHUNK):
-            if standing is None:
-                decisions = engine.evaluate_many(chunk)
-            else:  # one at a time: each admission counts against the cap of the next request
-                decisions = []
-                for request in chunk:
-                    decisions.append(engine.evaluate(request, standing))
-                    standing.record(request, decisions[-1])
+            decisions = _decide(engine, chunk, standing)
             for request, decision in zip(chunk, decisions):
                 hook.zhunru_decision_made(request=request, decision=decision, session=session)
             hook.zhunru_flush(session=session)
@@ -119,6 +113,23 @@ def evaluate(file, batch, as_of, fail_on, no_log, attach, fmt, lang, db_url):
         sys.exit(3)
 
 
+def _decide(engine, chunk, standing):
+    """Decide a chunk in one batch of rule events, except requests of a capped kind: those go one
+    at a time, in order, so each admission counts against the cap of the next."""
+    capped = [i for i, r in enumerate(chunk) if standing is not None and r.kind in standing.kinds]
+    if not capped:
+        return engine.evaluate_many(chunk)
+    decisions = [None] * len(chunk)
+    one_by_one = set(capped)
+    rest = [i for i in range(len(chunk)) if i not in one_by_one]
+    for i, decision in zip(rest, engine.evaluate_many([chunk[i] for i in rest])):
+        decisions[i] = decision
+    for i in capped:
+        decisions[i] = engine.evaluate(chunk[i], standing)
+        standing.record(chunk[i], decisions[i])
+    return decisions
+
+
 def _standing(engine, requests, session):
     """What the log says is already admitted, for the kinds a ruleset caps (e.g. three plates).
     Without a log (--no-log) there is no standing state and caps are not counted."""
@@ -131,7 +142,7 @@ def _standing(engine, requests, session):
     from zhunru.log import DecisionLog
 
     log = session.state.setdefault("log", DecisionLog(session.log_url))
-    return Standing(admitted=log.admitted_matters(capped))
+    return Standing(admitted=log.admitted_matters(capped), kinds=capped)
 
 
 def _chunks(items, size):

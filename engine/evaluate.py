@@ -81,6 +81,7 @@ class Standing:
 
     counts: dict[str, int] = field(default_factory=dict)  # kind → a fixed count, for a caller's own state
     admitted: dict[tuple[str, str, str], set[str]] = field(default_factory=dict)  # (city, kind, community) → matters
+    kinds: set[str] = field(default_factory=set)  # the kinds `admitted` was read for
 
     def count(self, request: Request, matter: str) -> int:
         """Items of the request's kind already admitted to its fullest community, this matter aside."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import event, func, text
+from sqlalchemy import bindparam, event, func, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
@@ -238,9 +238,11 @@ class DecisionLog:
         found: dict[tuple[str, str], dict] = {}
         for column in ("decision_key", "act_key"):
             keys = sorted({r.entry[column] for r in records if r.entry.get(column)})
+            # One cached statement with an expanding parameter: a literal IN list of 500 keys
+            # would be compiled anew for every chunk (as costly as the chunk's inserts).
+            query = select(LogEntry).where(getattr(LogEntry, column).in_(bindparam("keys", expanding=True)))
             for start in range(0, len(keys), 500):
-                col = getattr(LogEntry, column)
-                for row in session.exec(select(LogEntry).where(col.in_(keys[start:start + 500]))):
+                for row in session.exec(query, params={"keys": keys[start:start + 500]}):
                     found[(column, getattr(row, column))] = row.model_dump()
         return found
 
