@@ -49,25 +49,20 @@ def cli():
       zhunru cert check 亲属关系证明 --city bijie
       zhunru ruleset list
       zhunru log verify
+      zhunru queue; zhunru approve ID --by NAME   # the district office's workflow
     Add --format json for programs and --lang en for English.
     """
 
 
 def _register() -> None:
-    from . import certificate, evaluate, logs, plugins_cmd, rulesets  # noqa: F401 - they add commands
+    """Each module exposes COMMANDS; importing them costs only click (engine imports are lazy)."""
+    from . import (certificate, community, evaluate, funding_cmd, logs, plugins_cmd, publish, queue,
+                   rulesets)
 
-    for module in (evaluate, certificate, rulesets, logs, plugins_cmd):
+    for module in (evaluate, certificate, rulesets, logs, plugins_cmd,  # the engine and its log
+                   community, funding_cmd, queue, publish):  # the district office's workflow
         for command in module.COMMANDS:
             cli.add_command(command)
-    from . import community, funding_cmd, queue  # issue 4: registry, base funds, approval queue
-
-    for module in (community, funding_cmd, queue):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-    from . import publish  # issue 4: refusal notice, publication, burden report
-
-    for command in publish.COMMANDS:
-        cli.add_command(command)
 
 
 _register()
