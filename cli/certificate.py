@@ -1,6 +1,8 @@
 """`zhunru cert check`: may the community issue this certificate?"""
 from __future__ import annotations
 
+import datetime as dt
+
 import click
 
 from zhunru.errors import InputError
@@ -30,12 +32,19 @@ def check(text, city, as_of, fmt, lang):
     punctuation) or through a declared alias; nothing is matched by guess — close names are
     only offered as suggestions. Exit 0 whatever the verdict.
     """
-    from zhunru.certificates import check_certificate
-    from zhunru.evaluate import Engine
+    from zhunru import catalogue
 
     if not text.strip() or len(text) > 200:
         raise InputError("TEXT: give the certificate's name (1–200 characters)")
-    result = check_certificate(Engine(lang=lang), text, city, parse_date(as_of, "--as-of"))
+    on = parse_date(as_of, "--as-of") or dt.date.today()
+    result, key = catalogue.fast_answer(text, city, on, lang)
+    if result is None:  # first check of this city and date: the engine answers and a snapshot is kept
+        from zhunru.certificates import check_certificate
+        from zhunru.evaluate import Engine
+
+        engine = Engine(lang=lang)
+        result = check_certificate(engine, text, city, on)
+        catalogue.remember(key, engine.book_for(city, on))
     click.echo(dump_json(result) if fmt == "json" else certificate_text(result, lang))
 
 

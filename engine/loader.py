@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .errors import RulesetError
+from .roots import ruleset_roots  # noqa: F401 - part of this module's API
 from .ruleset import Ruleset
 
 RESERVED_DIRS = {"sources", "cases"}
@@ -69,21 +70,6 @@ def load_file(path: Path) -> LoadedRuleset:
     except ValidationError as exc:
         raise RulesetError(f"{path}: {describe_validation(exc)[0]}") from None
     return LoadedRuleset(model, path, hashlib.sha256(raw).hexdigest())
-
-
-def ruleset_roots() -> list[Path]:
-    """The plugins' ruleset folders, then any in ZHUNRU_RULESETS (path1:path2, os.pathsep): a
-    city's own or a test's rulesets without writing a plugin."""
-    import os
-
-    from zhunru.plugins import plugin_manager
-
-    roots: list[Path] = []
-    for paths in plugin_manager().hook.zhunru_ruleset_paths():
-        roots.extend(Path(p) for p in paths or [])
-    extra = os.environ.get("ZHUNRU_RULESETS", "")
-    roots.extend(Path(p).expanduser() for p in extra.split(os.pathsep) if p.strip())
-    return roots
 
 
 @dataclass

@@ -1,0 +1,146 @@
+"""`cert check` without pydantic on its path: a community clerk's question answered from a
+compiled, plain-data snapshot of the certificate catalogue in force.
+
+The first check of a city on a date goes through the engine (engine/certificates.py) and stores
+a snapshot of what it used (names, clauses, the catch-all rule) in the ruleset cache; later checks
+answer from the snapshot with the same normalisation, the same durable_rules decision and the
+same reason texts. tests/test_catalogue.py holds both paths to the same answers. The snapshot's
+key covers the content of every ruleset file and source the plugins offer, so an edit anywhere is
+a miss. A city whose plugins add rules (`zhunru_city_rules`) always takes the engine's path.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import hashlib
+
+from . import rules, ruleset_cache
+from .messages import reason_text
+from .normalize import normalize
+
+KIND = "certificate"
+VERDICTS = {"duty": "must_issue", "allowed": "may_issue", "forbidden": "must_not_issue"}
+
+
+def snapshot_key(city: str, on: dt.date) -> str | None:
+    """Content key of everything a certificate answer depends on, or None if not cacheable."""
+    from zhunru import __version__
+
+    from .roots import ruleset_roots
+
+    digest = hashlib.sha256(f"catalogue|{__version__}|{city}|{on.isoformat()}".encode())
+    for root in ruleset_roots():
+        if not root.is_dir():
+            continue
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".pyc"):
+            digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _plugin_rules(city: str) -> bool:
+    from zhunru.plugins import plugin_manager
+
+    return any(rule_list for rule_list in plugin_manager().hook.zhunru_city_rules(city=city))
+
+
+def compile_snapshot(book) -> dict:
+    """The certificate catalogue of a compiled Book, as plain data."""
+    def clause(clause_id: str) -> dict:
+        found, origin = book.clause(clause_id)
+        return {"ref": origin.ref, "text": found.text, "text_en": found.text_en,
+                "source": {k: v for k, v in found.source.model_dump().items() if v is not None}}
+
+    entries, wanted = [], set()
+    names: dict[str, int] = {}
+    codes: dict[str, int] = {}
+    index: dict[int, int] = {}
+    for table, target in ((book.names.get(KIND, {}), names), (book.codes.get(KIND, {}), codes)):
+        for key, entry in table.items():
+            if id(entry) not in index:
+                index[id(entry)] = len(entries)
+                item = entry.item
+                entries.append({"list": entry.list_name, "id": item.id, "name": item.name, "code": item.key,
+                                "aliases": list(item.aliases), "redirect": item.redirect})
+                wanted.add(item.id)
+            target[key] = index[id(entry)]
+    other = book.otherwise.get(KIND)
+    otherwise = {"outcome": other[0].outcome, "clause": other[0].clause} if other else None
+    if otherwise:
+        wanted.add(otherwise["clause"])
+    commissioned = book.commissioned[0] if book.commissioned else None
+    if commissioned:
+        wanted.add(commissioned)
+    leaf = book.leaf.ruleset
+    return {"ruleset": {"id": leaf.id, "version": leaf.version, "sha256": book.sha256},
+            "advisory": book.advisory, "status": leaf.status, "entries": entries, "names": names,
+            "codes": codes, "otherwise": otherwise, "commissioned": commissioned,
+            "clauses": {cid: clause(cid) for cid in sorted(wanted)}}
+
+
+def remember(key: str | None, book) -> None:
+    if key is not None and not _plugin_rules(book.leaf.ruleset.id):
+        ruleset_cache.store(key, compile_snapshot(book))
+
+
+def answer(snap: dict, text: str, lang: str) -> dict:
+    """What engine/certificates.check_certificate answers, from a snapshot."""
+    index = snap["codes"].get(text.strip())
+    if index is None:
+        index = snap["names"].get(normalize(text))
+    entry = snap["entries"][index] if index is not None else None
+    otherwise = snap["otherwise"]
+    facts = {"group": KIND, "listed": entry["list"] if entry else "none", "partial": False, "funded": False,
+             "shortfall": False, "over_cap": False, "assessor_ok": True,
+             "otherwise": otherwise["outcome"] if (entry is None and otherwise) else "none"}
+    _outcome, category, code = rules.decide(facts)
+    matter = entry["name"] if entry else text
+    if entry is not None:
+        clause_id = entry["id"]
+    elif otherwise is not None:
+        clause_id = otherwise["clause"]
+    else:
+        clause_id = snap["commissioned"]
+    reasons = [_reason(snap, code, clause_id, lang, True, matter=matter, department="社区居民委员会")]
+    if snap["advisory"]:
+        reasons.append(_reason(snap, "PROPOSAL_ADVISORY", clause_id, lang, False, status=snap["status"]))
+    certificate = None
+    if entry is not None:
+        certificate = {"code": entry["code"], "name": entry["name"], "list": entry["list"],
+                       "aliases": entry["aliases"]}
+    return {"query": text, "verdict": VERDICTS.get(category, "unknown"), "certificate": certificate,
+            "reasons": reasons, "suggestions": [] if entry else _suggestions(snap, text),
+            "redirect": entry["redirect"] if entry else None, "ruleset": snap["ruleset"],
+            "advisory": snap["advisory"]}
+
+
+def _reason(snap: dict, code: str, clause_id: str, lang: str, with_text: bool, **values) -> dict:
+    clause = snap["clauses"][clause_id]
+    text = (clause["text_en"] if lang == "en" and clause["text_en"] else clause["text"]) if with_text else ""
+    message = reason_text(code, lang, **values)
+    return {"code": code, "clause": f"{clause['ref']}#{clause_id}", "message": f"{message} {text}".strip(),
+            "source": dict(clause["source"])}
+
+
+def _suggestions(snap: dict, text: str, n: int = 3) -> list[str]:
+    """As Book.suggestions: close names offered, never used to decide."""
+    close = difflib.get_close_matches(normalize(text), list(snap["names"]), n=n, cutoff=0.5)
+    out: list[str] = []
+    for key in close:
+        name = snap["entries"][snap["names"][key]]["name"]
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def fast_answer(text: str, city: str, on: dt.date, lang: str) -> tuple[dict | None, str | None]:
+    """(answer, key): the answer from a cached snapshot, or None and the key to store under."""
+    try:
+        if _plugin_rules(city):
+            return None, None
+        key = snapshot_key(city, on)
+    except OSError:
+        return None, None
+    snap = ruleset_cache.load(key)
+    if snap is None:
+        return None, key
+    return answer(snap, text, lang), key
