@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -33,9 +34,11 @@ HEAVY = ["pydantic", "yaml", "sqlalchemy", "sqlmodel", "psycopg", "durable", "ri
          "zhunru.loader", "zhunru.log"]
 
 
-def probe(*args: str) -> dict:
+def probe(*args: str, cache: str | None = None) -> dict:
+    # A fresh ruleset cache unless given: a warm one would answer `cert check` without the engine.
+    env = {**os.environ, "ZHUNRU_CACHE_DIR": cache or tempfile.mkdtemp(prefix="zhunru-probe-")}
     result = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY, args=list(args))], capture_output=True,
-                            text=True, env={**os.environ}, timeout=120)
+                            text=True, env=env, timeout=120)
     lines = [line for line in result.stderr.splitlines() if line.startswith("PROBE ")]
     assert lines, result.stderr
     return json.loads(lines[-1][len("PROBE "):])
@@ -62,6 +65,15 @@ def test_cert_check_loads_only_its_city(city, expected):
     assert found["loaded"] == expected
     for heavy in ("sqlalchemy", "sqlmodel", "psycopg", "zhunru.log", "rich"):
         assert heavy not in found["after"], found
+
+
+def test_a_second_cert_check_needs_no_pydantic_and_no_ruleset_loading(tmp_path):
+    args = ("cert", "check", "亲属关系证明", "--city", "bijie", "--as-of", "2021-06-01")
+    first = probe(*args, cache=str(tmp_path))
+    assert "pydantic" in first["after"] and first["loaded"] == ["bijie", "national"]
+    second = probe(*args, cache=str(tmp_path))
+    assert second["code"] == 0, second
+    assert not {"pydantic", "yaml", "zhunru.loader", "zhunru.evaluate", "sqlalchemy"} & set(second["after"]), second
 
 
 def test_evaluate_no_log_needs_no_database(tmp_path):
