@@ -93,7 +93,7 @@ def answer(snap: dict, text: str, lang: str) -> dict:
              "shortfall": False, "over_cap": False, "assessor_ok": True,
              "otherwise": otherwise["outcome"] if (entry is None and otherwise) else "none"}
     _outcome, category, code = rules.decide(facts)
-    matter = entry["name"] if entry else text.strip()  # as the Request model strips it
+    matter = entry["name"] if entry else text.strip()  # as engine/certificates.py strips it
     if entry is not None:
         clause_id = entry["id"]
     elif otherwise is not None:

@@ -10,7 +10,7 @@ from .models import Department, Request
 def check_certificate(engine: Engine, text: str, city: str, on: dt.date | None = None) -> dict:
     """The contract's certificate answer: verdict, certificate, reasons, suggestions, redirect."""
     request = Request.model_validate({
-        "city": city, "date": (on or dt.date.today()).isoformat(), "kind": "certificate", "matter": text,
+        "city": city, "date": (on or dt.date.today()).isoformat(), "kind": "certificate", "matter": text.strip(),
         "department": Department(name="社区居民委员会", level="street", role="department").model_dump(),
     })
     decision = engine.evaluate(request)

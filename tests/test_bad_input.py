@@ -3,13 +3,12 @@ nothing written to the log (its rows are counted before and after on the real SQ
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 
 import pytest
 from click.testing import CliRunner
 
-from conftest import bijie_request, run_cli, write_json
+from conftest import bijie_request, run_cli
 from zhunru.cli import cli
 
 

@@ -132,7 +132,7 @@ def test_changed_attachment_sha256_is_caught(db, tmp_path):
 
 
 def test_deleted_attachment_is_caught(db, tmp_path):
-    count = fill(db, tmp_path)
+    fill(db, tmp_path)
     execute(db, "DELETE FROM zhunru_attachment WHERE kind = ?", ("file",))
     assert verify(db)[0] == 1
 
