@@ -5,13 +5,12 @@ so a city overrides national item by item and list by list.
 """
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 from dataclasses import dataclass, field
 
 from .loader import LoadedRuleset
-from .normalize import normalize
+from .normalize import closest, normalize
 from .ruleset import Clause, Item, ItemList, Otherwise
 
 # kind → the lists it has, in the order a name is looked up
@@ -70,13 +69,7 @@ class Book:
 
     def suggestions(self, kind: str, matter: str, n: int = 3) -> list[str]:
         names = self.names.get(kind, {})
-        close = difflib.get_close_matches(normalize(matter), list(names), n=n, cutoff=0.5)
-        seen: list[str] = []
-        for key in close:
-            name = names[key].item.name
-            if name not in seen:
-                seen.append(name)
-        return seen
+        return closest(matter, names, lambda key: names[key].item.name, n)
 
     def clause(self, clause_id: str) -> tuple[Clause, LoadedRuleset]:
         return self.clauses[clause_id]

@@ -11,12 +11,11 @@ a miss. A city whose plugins add rules (`zhunru_city_rules`) always takes the en
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import hashlib
 
 from . import rules, ruleset_cache
 from .messages import reason_text
-from .normalize import normalize
+from .normalize import closest, normalize
 
 KIND = "certificate"
 VERDICTS = {"duty": "must_issue", "allowed": "may_issue", "forbidden": "must_not_issue"}
@@ -123,13 +122,7 @@ def _reason(snap: dict, code: str, clause_id: str, lang: str, with_text: bool, *
 
 def _suggestions(snap: dict, text: str, n: int = 3) -> list[str]:
     """As Book.suggestions: close names offered, never used to decide."""
-    close = difflib.get_close_matches(normalize(text), list(snap["names"]), n=n, cutoff=0.5)
-    out: list[str] = []
-    for key in close:
-        name = snap["entries"][snap["names"][key]]["name"]
-        if name not in out:
-            out.append(name)
-    return out
+    return closest(text, snap["names"], lambda key: snap["entries"][snap["names"][key]]["name"], n)
 
 
 def fast_answer(text: str, city: str, on: dt.date, lang: str) -> tuple[dict | None, str | None]:

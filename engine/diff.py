@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .book import LISTS
+from .book import LISTS, compile_book
 from .errors import InputError
+from .messages import pick
 from .loader import LoadedRuleset, Registry, default_registry, ruleset_roots
 from .normalize import normalize
 from .ruleset import Item
@@ -79,18 +80,6 @@ def catalogue(chain: list[LoadedRuleset]) -> dict[str, dict[str, Placed]]:
                 for item in (item_list.items if item_list else []):
                     names.setdefault(normalize(item.name), Placed(kind, list_name, item, loaded.ref))
     return found
-
-
-def list_coverage(chain: list[LoadedRuleset]) -> dict[tuple[str, str], str]:
-    coverage: dict[tuple[str, str], str] = {}
-    for loaded in chain:
-        for kind, lists in LISTS.items():
-            section = getattr(loaded.ruleset, kind)
-            for list_name in lists:
-                item_list = getattr(section, list_name, None) if section is not None else None
-                if item_list is not None:
-                    coverage.setdefault((kind, list_name), item_list.coverage)
-    return coverage
 
 
 def _caps(chain: list[LoadedRuleset]):
@@ -170,7 +159,7 @@ def diff(a_ref: str, b_ref: str) -> dict:
                 counts.append({"kind": kind, "list": list_name, "a": na, "b": nb, "delta": nb - na})
     result["list_counts"] = counts
 
-    cov_a, cov_b = list_coverage(a_chain), list_coverage(b_chain)
+    cov_a, cov_b = compile_book(a_chain).coverage, compile_book(b_chain).coverage
     result["coverage"] = [{"kind": k, "list": ln, "a": cov_a.get((k, ln)), "b": cov_b.get((k, ln))}
                           for (k, ln) in sorted(set(cov_a) | set(cov_b)) if cov_a.get((k, ln)) != cov_b.get((k, ln))]
 
@@ -196,12 +185,8 @@ def diff(a_ref: str, b_ref: str) -> dict:
     return result
 
 
-def _pick(pair: tuple[str, str], lang: str) -> str:
-    return pair[0] if lang == "zh" else pair[1]
-
-
 def _list(kind: str, list_name: str, lang: str) -> str:
-    return f"{_pick(KIND_LABELS[kind], lang)}·{_pick(LIST_LABELS[list_name], lang)}"
+    return f"{pick(KIND_LABELS[kind], lang)}·{pick(LIST_LABELS[list_name], lang)}"
 
 
 def text(result: dict, lang: str = "zh") -> list[str]:
@@ -211,23 +196,23 @@ def text(result: dict, lang: str = "zh") -> list[str]:
     lines = [f"{'规则集差异' if zh else 'Ruleset diff'}: {result['a']['ref']} → {result['b']['ref']}"]
     if result["metadata"]:
         lines.append("元数据:" if zh else "Metadata:")
-        lines += [f"  {_pick(FIELD_LABELS[m['field']], lang)}: {arrow(m['a'], m['b'])}" for m in result["metadata"]]
+        lines += [f"  {pick(FIELD_LABELS[m['field']], lang)}: {arrow(m['a'], m['b'])}" for m in result["metadata"]]
     lines.append("减负（社区承担的数量）:" if zh else "Burden (what a community carries):")
     for key, row in result["burden"].items():
         if row["a"] == row["b"] == 0:
             continue
         src = {"cap": "上限" if zh else "cap", "list": "清单" if zh else "list"}
         where = src[row["b_from"]] if row["a_from"] == row["b_from"] else f"{src[row['a_from']]}/{src[row['b_from']]}"
-        lines.append(f"  {_pick(BURDEN_LABELS[key], lang)}: {row['a']} → {row['b']} ({row['delta']:+d}, {where})")
+        lines.append(f"  {pick(BURDEN_LABELS[key], lang)}: {row['a']} → {row['b']} ({row['delta']:+d}, {where})")
     if result["caps"]:
         lines.append("上限:" if zh else "Caps:")
-        lines += [f"  {_pick(BURDEN_LABELS[c['field']], lang)}: {arrow(c['a'], c['b'])}" for c in result["caps"]]
+        lines += [f"  {pick(BURDEN_LABELS[c['field']], lang)}: {arrow(c['a'], c['b'])}" for c in result["caps"]]
     lines.append("清单条目数:" if zh else "List items:")
     for row in result["list_counts"]:
         change = f" ({row['delta']:+d})" if row["delta"] else ""
         lines.append(f"  {_list(row['kind'], row['list'], lang)}: {row['a']} → {row['b']}{change}")
     for key, title in (("added", ("新增", "Added")), ("removed", ("删除", "Removed"))):
-        lines.append(f"{_pick(title, lang)}: {len(result[key]) or none}")
+        lines.append(f"{pick(title, lang)}: {len(result[key]) or none}")
         lines += [f"  + {_list(e['kind'], e['list'], lang)}: {e['name']} [{e['clause']}]" if key == "added"
                   else f"  - {_list(e['kind'], e['list'], lang)}: {e['name']} [{e['clause']}]" for e in result[key]]
     lines.append(f"{'移动' if zh else 'Moved'}: {len(result['moved']) or none}")

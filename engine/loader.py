@@ -18,7 +18,6 @@ from .errors import RulesetError
 from .roots import ruleset_roots  # noqa: F401 - part of this module's API
 from .ruleset import Ruleset
 
-RESERVED_DIRS = {"sources", "cases"}
 
 
 def read_yaml(path: Path, limit: int | None = None):

@@ -26,6 +26,19 @@ def _once(text: str) -> str:
     return "".join(ch for ch in text if _keep(ch))
 
 
+def closest(text: str, keys, name_of, n: int = 3) -> list[str]:
+    """Display names of the catalogue keys closest to `text`: offered as suggestions, never used
+    to decide. `keys` are normalised names; `name_of(key)` is what a person reads."""
+    import difflib
+
+    out: list[str] = []
+    for key in difflib.get_close_matches(normalize(text), list(keys), n=n, cutoff=0.5):
+        name = name_of(key)
+        if name not in out:
+            out.append(name)
+    return out
+
+
 @functools.lru_cache(maxsize=65536)
 def normalize(text: str) -> str:
     # Case folding, NFKC and the script conversion can each expose work for the others on odd
