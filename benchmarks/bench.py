@@ -56,7 +56,7 @@ def _payload(request) -> dict:
 def _floor_records(path: str):
     import datetime as dt
 
-    from zhunru.evaluate import parse_request
+    from zhunru.decide.evaluate import parse_request
 
     with open(path, encoding="utf-8") as handle:
         for line in handle:
@@ -79,7 +79,7 @@ def _floor_records(path: str):
 def floor_sqlite3(path: str, db: str) -> None:
     import sqlite3
 
-    from zhunru.log import ATTACHMENT_FIELDS, ENTRY_FIELDS, GENESIS, row_hash
+    from zhunru.log.store import ATTACHMENT_FIELDS, ENTRY_FIELDS, GENESIS, row_hash
 
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -112,7 +112,7 @@ def floor_sqlite3(path: str, db: str) -> None:
 
 
 def floor_decisionlog(path: str, db: str) -> None:
-    from zhunru.log import DecisionLog, Record
+    from zhunru.log.store import DecisionLog, Record
 
     log = DecisionLog(f"sqlite:///{db}")
     pending = []
@@ -137,7 +137,7 @@ def _timed(cmd: list[str], stdout=subprocess.DEVNULL) -> float:
 
 
 def _fresh_db(tmp: Path) -> Path:
-    from zhunru.log import DecisionLog
+    from zhunru.log.store import DecisionLog
 
     db = tmp / f"log-{time.perf_counter_ns()}.sqlite"
     DecisionLog(f"sqlite:///{db}").close()  # the log's own schema, created outside the timing
@@ -159,7 +159,7 @@ def _rows(db: Path) -> int:
 def _answers(engine, requests):
     """The dictionary baseline's table: (ruleset, kind, key) → (outcome, category), with the
     fallbacks per (ruleset, kind) — the same answers Engine gives for this workload."""
-    from zhunru.normalize import normalize
+    from zhunru.rulebook.normalize import normalize
 
     table, fallback, refs = {}, {}, {}
     for r in requests:
@@ -265,7 +265,7 @@ def zen_table(engine, requests) -> tuple[str, int]:
 
 
 def logic(path: Path, repeat: int, with_zen: bool) -> dict:
-    from zhunru.evaluate import Engine, parse_request
+    from zhunru.decide.evaluate import Engine, parse_request
 
     requests = [parse_request(json.loads(line)) for line in path.open(encoding="utf-8")]
     engine = Engine()

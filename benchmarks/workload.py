@@ -26,7 +26,7 @@ DEPARTMENTS = [("区民政局", "district", "department"), ("市统计局", "cit
 
 def _targets():
     """(city, date, book) for every shipped city version, the date inside its span."""
-    from zhunru.evaluate import Engine
+    from zhunru.decide.evaluate import Engine
 
     engine = Engine()
     out = []

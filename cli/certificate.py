@@ -32,15 +32,15 @@ def check(text, city, as_of, fmt, lang):
     punctuation) or through a declared alias; nothing is matched by guess — close names are
     only offered as suggestions. Exit 0 whatever the verdict.
     """
-    from zhunru import catalogue
+    from zhunru.decide import catalogue
 
     if not text.strip() or len(text) > 200:
         raise InputError("TEXT: give the certificate's name (1–200 characters)")
     on = parse_date(as_of, "--as-of") or dt.date.today()
     result, key = catalogue.fast_answer(text, city, on, lang)
     if result is None:  # first check of this city and date: the engine answers and a snapshot is kept
-        from zhunru.certificates import check_certificate
-        from zhunru.evaluate import Engine
+        from zhunru.decide.certificates import check_certificate
+        from zhunru.decide.evaluate import Engine
 
         engine = Engine(lang=lang)
         result = check_certificate(engine, text, city, on)

@@ -19,7 +19,7 @@ def community():
 
 
 def _registry(db_url):
-    from zhunru.registry import CommunityRegistry
+    from zhunru.office.registry import CommunityRegistry
 
     return CommunityRegistry(db_url)
 

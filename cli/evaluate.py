@@ -45,7 +45,7 @@ def evaluate(file, batch, as_of, fail_on, no_log, attach, fmt, lang, db_url):
     Exit 0 when evaluated whatever the outcome; 2 for bad input (nothing is logged);
     3 when --fail-on matches.
     """
-    from zhunru.evaluate import Engine, parse_request, parse_request_json
+    from zhunru.decide.evaluate import Engine, parse_request, parse_request_json
     from zhunru.session import Session
 
     if batch:
@@ -67,7 +67,7 @@ def evaluate(file, batch, as_of, fail_on, no_log, attach, fmt, lang, db_url):
         requests = [r.model_copy(update={"date": on}) for r in requests]
     if any(c.name.lower() == "all" or (c.population is None and c.households is None)
            for r in requests for c in r.communities):  # communities named without numbers
-        from zhunru.registry import resolve_requests
+        from zhunru.office.registry import resolve_requests
 
         labels = [f"request {n}" for n in range(1, len(requests) + 1)] if batch else None
         requests = resolve_requests(requests, db_url, labels)
@@ -76,7 +76,7 @@ def evaluate(file, batch, as_of, fail_on, no_log, attach, fmt, lang, db_url):
     if attach:
         if no_log:
             raise InputError("--attach: attachments are logged; it cannot be used with --no-log")
-        from zhunru.log import file_attachment
+        from zhunru.log.store import file_attachment
 
         for path in attach:
             funding = requests[0].funding if len(requests) == 1 else None
@@ -138,8 +138,8 @@ def _standing(engine, requests, session):
     capped = {r.kind for r in requests if r.kind in engine.book_for(r.city, r.date).max_count}
     if not capped:
         return None
-    from zhunru.evaluate import Standing
-    from zhunru.log import DecisionLog
+    from zhunru.decide.evaluate import Standing
+    from zhunru.log.store import DecisionLog
 
     log = session.state.setdefault("log", DecisionLog(session.log_url))
     return Standing(admitted=log.admitted_matters(capped), kinds=capped)

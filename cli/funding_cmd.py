@@ -19,7 +19,7 @@ def funding():
 
 
 def _registry(db_url):
-    from zhunru.registry import CommunityRegistry
+    from zhunru.office.registry import CommunityRegistry
 
     return CommunityRegistry(db_url)
 
@@ -44,7 +44,7 @@ def record(code, year, level, fund, amount, document, fmt, lang, db_url):
       zhunru funding record --community QX-001 --year 2021 --level city \\
           --fund 社区工作经费 --amount 32800 --document 毕财发〔2021〕5号
     """
-    from zhunru.allocations import Allocations, parse_amount
+    from zhunru.office.allocations import Allocations, parse_amount
 
     value = parse_amount(amount)
     registry = _registry(db_url)
@@ -86,7 +86,7 @@ def check(city, year, district, street, fail_on_shortfall, fmt, lang, db_url):
     """
     import sys
 
-    from zhunru.allocations import check as run
+    from zhunru.office.allocations import check as run
 
     if not city:
         raise InputError("--city: whose ruleset sets the base funds? e.g. --city bijie (or set ZHUNRU_CITY)")

@@ -18,7 +18,7 @@ def log():
 
 
 def _open(db_url):
-    from zhunru.log import DecisionLog
+    from zhunru.log.store import DecisionLog
 
     return DecisionLog(db_url)
 

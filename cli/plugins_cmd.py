@@ -13,7 +13,7 @@ def plugins(fmt):
 
     ZHUNRU_PLUGINS=a,b loads only the named entry points; ZHUNRU_TRACE=1 traces hook calls.
     """
-    from zhunru.loader import default_registry
+    from zhunru.rulebook.loader import default_registry
     from zhunru.plugins import loaded_plugins
 
     rows = loaded_plugins()

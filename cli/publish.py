@@ -15,7 +15,7 @@ from .common import CONTEXT, db_option, dump_json, parse_date
 @contextlib.contextmanager
 def _log(db_url):
     """The decision log, closed afterwards (a PostgreSQL connection is not left to the GC)."""
-    from zhunru.log import DecisionLog
+    from zhunru.log.store import DecisionLog
 
     store = DecisionLog(db_url)
     try:
@@ -60,7 +60,7 @@ def notice(ident, out, pdf, fmt, db_url):
     \b
     Exit 2 for an unknown ID, or for an admitted, approved or funded-and-pending request.
     """
-    from zhunru import notice as notices
+    from zhunru.office import notice as notices
 
     with _log(db_url) as store:
         data = notices.notice_data(store, ident)
@@ -117,7 +117,7 @@ def publish(district, out_dir, start, end, fmt, db_url):
       zhunru publish --district 七星关区 --out site/2021
       zhunru publish --district 七星关区 --from 2021-01-01 --to 2021-12-31 --format json
     """
-    from zhunru import publish as publishing
+    from zhunru.office import publish as publishing
 
     first, last = parse_date(start, "--from"), parse_date(end, "--to")
     with _log(db_url) as store:
@@ -160,7 +160,7 @@ def report(district, start, end, spans, refs, out_dir, fmt, db_url):
       zhunru report --compare 2021-01-01..2021-06-30 2021-07-01..2021-12-31 --out report/
       zhunru report --ruleset-compare guangzhou@2016.1 guangzhou@2021.1
     """
-    from zhunru import report as reports
+    from zhunru.office import report as reports
 
     if spans and refs:
         raise InputError("--compare: use either --compare or --ruleset-compare, not both")

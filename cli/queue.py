@@ -11,7 +11,7 @@ from .common import CONTEXT, db_option, dump_json, output_options, parse_date
 
 
 def _log(db_url):
-    from zhunru.log import DecisionLog
+    from zhunru.log.store import DecisionLog
 
     return DecisionLog(db_url)
 
@@ -38,7 +38,7 @@ def queue(city, as_of, fmt, lang, db_url):
       zhunru approve r-3f2a… --by 七星关区社区办 --note "经费已落实"
       zhunru refuse  r-3f2a… --by 七星关区社区办 --note "未附经费"
     """
-    from zhunru.queue import queue as build
+    from zhunru.office.queue import queue as build
 
     log = _log(db_url)
     try:
@@ -70,7 +70,7 @@ def queue(city, as_of, fmt, lang, db_url):
 
 
 def _act(verb, ident, by, note, fmt, lang, db_url):
-    from zhunru.queue import act
+    from zhunru.office.queue import act
 
     log = _log(db_url)
     try:

@@ -31,7 +31,7 @@ def ruleset():
 @output_options
 def list_(fmt, lang):
     """List every city and version the loaded plugins provide."""
-    from zhunru.loader import default_registry
+    from zhunru.rulebook.loader import default_registry
 
     registry = default_registry()
     rows = []
@@ -55,8 +55,8 @@ def list_(fmt, lang):
 @output_options
 def show(ref, fmt, lang):
     """Show a ruleset: metadata and the size and coverage of each list."""
-    from zhunru.book import LISTS
-    from zhunru.loader import default_registry
+    from zhunru.kinds import LISTS
+    from zhunru.rulebook.loader import default_registry
 
     item = default_registry().by_ref(ref)
     r = item.ruleset
@@ -101,7 +101,7 @@ def validate(path, fmt):
     references to unknown clauses, and names or aliases that collide after normalisation.
     Exit 0 when valid; 1 with one line per problem: FILE: CLAUSE: what is wrong.
     """
-    from zhunru.validate import validate_path
+    from zhunru.rulebook.validate import validate_path
 
     problems, count = validate_path(path)
     if fmt == "json":
@@ -119,7 +119,7 @@ def validate(path, fmt):
 def test(path, fmt, lang):
     """Run a ruleset's own cases (<city>/cases/*.yaml): request → expected outcome,
     category, clause. Exit 0 when all pass, 1 otherwise (expected against actual shown)."""
-    from zhunru.casetest import run_path
+    from zhunru.authoring.casetest import run_path
 
     results = run_path(path, lang)
     failed = [r for r in results if not r.ok]
@@ -154,8 +154,8 @@ def diff(a, b, fmt, lang):
       zhunru ruleset diff guangzhou@2016.1 guangzhou@2021.1
       zhunru ruleset diff rulesets/mycity/2024.1.yaml rulesets/mycity/2025.1.yaml --format json
     """
-    from zhunru.diff import diff as compare
-    from zhunru.diff import text
+    from zhunru.authoring.diff import diff as compare
+    from zhunru.authoring.diff import text
 
     result = compare(a, b)
     if fmt == "json":
@@ -180,7 +180,7 @@ def new(city, base, version, effective_from, lang):
       zhunru ruleset new mycity --dir rulesets
       zhunru ruleset validate rulesets/mycity && zhunru ruleset test rulesets/mycity
     """
-    from zhunru.scaffold import new_city
+    from zhunru.authoring.scaffold import new_city
 
     from .common import parse_date
 
@@ -217,7 +217,7 @@ def schema():
       zhunru ruleset schema > rulesets/ruleset.schema.json
       # yaml-language-server: $schema=../ruleset.schema.json
     """
-    from zhunru.scaffold import json_schema
+    from zhunru.authoring.scaffold import json_schema
 
     click.echo(json.dumps(json_schema(), ensure_ascii=False, indent=2))
 

@@ -8,10 +8,10 @@ from typing import Any, Literal
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, field_serializer, field_validator,
                       model_validator)
 
-from .ruleset import Level, Outcome, Role
+from zhunru.kinds import KINDS
+from zhunru.rulebook.format import Level, Outcome, Role
 
-Kind = Literal["task", "nameplate", "certificate", "assessment", "meeting", "ledger", "report", "posting"]
-KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
+Kind = Literal[KINDS]  # type: ignore[valid-type]
 Category = Literal["duty", "assist", "commissioned", "negative", "unlisted", "allowed", "forbidden"]
 Verdict = Literal["must_issue", "may_issue", "must_not_issue", "unknown"]
 

@@ -9,7 +9,7 @@ from zhunru.plugins import hookimpl
 def zhunru_decision_made(request, decision, session):
     if session.no_log:
         return
-    from zhunru.log import decision_record
+    from zhunru.log.store import decision_record
 
     attachments = session.attachments if session.attachments else None
     session.state.setdefault("log_pending", []).append(decision_record(request, decision, attachments))
@@ -22,7 +22,7 @@ def zhunru_flush(session):
         return
     log = session.state.get("log")
     if log is None:
-        from zhunru.log import DecisionLog
+        from zhunru.log.store import DecisionLog
 
         log = session.state["log"] = DecisionLog(session.log_url)
     written = log.append(pending)

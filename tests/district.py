@@ -19,7 +19,7 @@ COMMUNITIES_CSV = """name,code,district,street,population,households
 @pytest.fixture
 def testville(monkeypatch):
     """ZHUNRU_RULESETS points at tests/data/rulesets, for this process and its subprocesses."""
-    from zhunru.loader import default_registry
+    from zhunru.rulebook.loader import default_registry
 
     monkeypatch.setenv("ZHUNRU_RULESETS", str(TEST_RULESETS))
     default_registry.cache_clear()

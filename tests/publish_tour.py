@@ -60,7 +60,7 @@ def evaluate(url: str, request: dict) -> dict:
 
 def act(url: str, request_id: str, verb: str, by: str, note: str | None) -> dict:
     """The district body's act, as the approval queue records it."""
-    from zhunru.log import DecisionLog, act_record
+    from zhunru.log.store import DecisionLog, act_record
 
     store = DecisionLog(url)
     try:

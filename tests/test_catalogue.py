@@ -9,10 +9,10 @@ from click.testing import CliRunner
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from zhunru import catalogue
-from zhunru.certificates import check_certificate
-from zhunru.evaluate import Engine
-from zhunru.loader import default_registry
+from zhunru.decide import catalogue
+from zhunru.decide.certificates import check_certificate
+from zhunru.decide.evaluate import Engine
+from zhunru.rulebook.loader import default_registry
 from zhunru.cli import cli
 
 OFF_LIST = ["居住证明", "我的证明", "親屬關係證明", "  死亡 证明 ", "ABC", "证明", "无犯罪记录证明书"]

@@ -168,7 +168,7 @@ def test_examples_evaluate(example):
 
 
 def test_examples_cover_every_kind():
-    from zhunru.models import KINDS
+    from zhunru.kinds import KINDS
 
     kinds = {json.loads(p.read_text(encoding="utf-8"))["kind"] for p in EXAMPLES.glob("*.json")}
     assert kinds == set(KINDS)

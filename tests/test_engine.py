@@ -11,8 +11,8 @@ import pytest
 
 from conftest import bijie_request
 from zhunru.errors import InputError
-from zhunru.evaluate import Engine, Standing, parse_request, request_id
-from zhunru.loader import Registry, ruleset_roots
+from zhunru.decide.evaluate import Engine, Standing, parse_request, request_id
+from zhunru.rulebook.loader import Registry, ruleset_roots
 from zhunru.plugins import hookimpl
 
 LAW = "{law: 测试文件, article: 第一条}"

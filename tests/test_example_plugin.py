@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import REPO
-from zhunru.casetest import run_path
+from zhunru.authoring.casetest import run_path
 from zhunru.cli import cli
 from zhunru.plugins import plugin_manager
 

@@ -16,11 +16,11 @@ from conftest import write_json
 from district import TEST_RULESETS, db_url, make_request, registry_csv, testville  # noqa: F401
 from zhunru.cli import cli
 from zhunru.errors import InputError
-from zhunru.evaluate import Engine, parse_request
-from zhunru.funding import UNSPLIT, base_fund_lines, required_sum, required_total, split, to_fen, totals
-from zhunru.loader import Registry
+from zhunru.decide.evaluate import Engine, parse_request
+from zhunru.decide.funding import UNSPLIT, base_fund_lines, required_sum, required_total, split, to_fen, totals
+from zhunru.rulebook.loader import Registry
 from zhunru.models import Community
-from zhunru.ruleset import BaseFund, FundingStandard, Source
+from zhunru.rulebook.format import BaseFund, FundingStandard, Source
 
 ENGINE = Engine(Registry([TEST_RULESETS]))
 TWO = [{"name": "洪山社区", "population": 8200, "households": 2900},

@@ -23,10 +23,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import RULESETS, bijie_request, run_cli, write_json
-from zhunru import loader, safe_yaml
+from zhunru.rulebook import loaded as loader, safe_yaml
 from zhunru.cli import cli
 from zhunru.errors import InputError, RulesetError
-from zhunru.evaluate import MAX_REQUEST_BYTES, parse_request, parse_request_json
+from zhunru.decide.evaluate import MAX_REQUEST_BYTES, parse_request, parse_request_json
 
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                                       HealthCheck.data_too_large])

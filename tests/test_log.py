@@ -167,7 +167,7 @@ def test_swapped_rows_are_caught(db, tmp_path):
 
 def test_rehashed_row_still_breaks_the_link(db, tmp_path):
     """A tamperer who also recomputes the changed row's own hash breaks the next row's link."""
-    from zhunru.log import row_hash
+    from zhunru.log.store import row_hash
 
     fill(db, tmp_path)
     cols = ("seq", "entry_id", "entry_type", "request_id", "decision_key", "refers_to", "act_key", "created_at",
@@ -186,7 +186,7 @@ def test_empty_log_verifies(db):
 
 def test_append_is_all_or_nothing(sqlite_url):
     """A record whose attachment cannot be stored leaves no row behind (one transaction)."""
-    from zhunru.log import DecisionLog, Record
+    from zhunru.log.store import DecisionLog, Record
 
     log = DecisionLog(sqlite_url)
     try:

@@ -46,7 +46,7 @@ def test_refusal_by_the_district_body(tour):
     assert n["funding"]["amount"] == "20000.00"
     # The same notice by decision id, and by the id of the refusal entry itself.
     assert notice_json(url, decisions["refused"]["decision_id"])["decision_id"] == n["decision_id"]
-    from zhunru.log import DecisionLog
+    from zhunru.log.store import DecisionLog
 
     store = DecisionLog(url)
     refusal = store.entries(entry_type="refusal")[0]

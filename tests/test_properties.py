@@ -16,12 +16,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO
-from zhunru.book import LISTS
+from zhunru.kinds import LISTS
 from zhunru.errors import InputError
-from zhunru.evaluate import Engine, parse_request, request_id
-from zhunru.loader import default_registry
-from zhunru.models import KINDS
-from zhunru.normalize import normalize
+from zhunru.decide.evaluate import Engine, parse_request, request_id
+from zhunru.rulebook.loader import default_registry
+from zhunru.kinds import KINDS
+from zhunru.rulebook.normalize import normalize
 
 ENGINE = Engine()
 REGISTRY = default_registry()
@@ -160,7 +160,7 @@ def template_log(tmp_path_factory):
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # template_log is read-only
 @given(data=st.data())
 def test_chain_detects_any_single_character_change(template_log, data):
-    from zhunru.log import DecisionLog
+    from zhunru.log.store import DecisionLog
 
     template, targets = template_log
     table, key, key_value, seq, column, value = data.draw(st.sampled_from(targets), label="target")

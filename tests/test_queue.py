@@ -14,10 +14,10 @@ from conftest import write_json
 from district import TEST_RULESETS, db_url, make_request, testville  # noqa: F401
 from zhunru.cli import cli
 from zhunru.errors import InputError
-from zhunru.evaluate import Engine, parse_request
-from zhunru.loader import Registry
-from zhunru.log import DecisionLog, decision_record
-from zhunru.queue import act, pending, queue
+from zhunru.decide.evaluate import Engine, parse_request
+from zhunru.rulebook.loader import Registry
+from zhunru.log.store import DecisionLog, decision_record
+from zhunru.office.queue import act, pending, queue
 
 ENGINE = Engine(Registry([TEST_RULESETS]))
 D = __import__("datetime").date
@@ -167,7 +167,7 @@ def test_days_left_in_working_days(db_url, testville):
 
 
 def test_deadline_beyond_the_calendar_is_said_not_guessed(db_url, testville):
-    from zhunru.workdays import supported_years
+    from zhunru.office.workdays import supported_years
 
     high = supported_years()[1]
     log_decision(db_url, created_at=f"{high}-12-20T02:00:00+00:00", id="year-end")

@@ -11,7 +11,7 @@ from conftest import run_cli, write_json
 from district import COMMUNITIES_CSV, db_url, registry_csv, testville, make_request  # noqa: F401
 from zhunru.cli import cli
 from zhunru.errors import InputError
-from zhunru.registry import CommunityRegistry, parse_csv
+from zhunru.office.registry import CommunityRegistry, parse_csv
 
 
 def invoke(*args):

@@ -37,7 +37,7 @@ nameplate:
 
 @pytest.fixture
 def capville(tmp_path, monkeypatch):
-    from zhunru.loader import default_registry
+    from zhunru.rulebook.loader import default_registry
 
     root = tmp_path / "rulesets"
     (root / "capville").mkdir(parents=True)

@@ -24,14 +24,14 @@ except SystemExit as exc:
     code = exc.code
 after = sorted(m for m in heavy if m in sys.modules)
 loaded = []
-if 'zhunru.loader' in after:
-    from zhunru import loader
+if 'zhunru.rulebook.loader' in after:
+    from zhunru.rulebook import loader
     if loader.default_registry.cache_info().currsize:
         loaded = sorted(loader.default_registry()._loaded)
 print('PROBE ' + json.dumps({{'code': code, 'before': before, 'after': after, 'loaded': loaded}}), file=sys.stderr)
 """
-HEAVY = ["pydantic", "yaml", "sqlalchemy", "sqlmodel", "psycopg", "durable", "rich", "opencc", "zhunru.evaluate",
-         "zhunru.loader", "zhunru.log"]
+HEAVY = ["pydantic", "yaml", "sqlalchemy", "sqlmodel", "psycopg", "durable", "rich", "opencc", "zhunru.decide.evaluate",
+         "zhunru.rulebook.loader", "zhunru.log.store"]
 
 
 def probe(*args: str, cache: str | None = None) -> dict:
@@ -63,7 +63,7 @@ def test_cert_check_loads_only_its_city(city, expected):
     found = probe("cert", "check", "亲属关系证明", "--city", city, "--as-of", "2021-06-01")
     assert found["code"] == 0, found
     assert found["loaded"] == expected
-    for heavy in ("sqlalchemy", "sqlmodel", "psycopg", "zhunru.log", "rich"):
+    for heavy in ("sqlalchemy", "sqlmodel", "psycopg", "zhunru.log.store", "rich"):
         assert heavy not in found["after"], found
 
 
@@ -73,7 +73,7 @@ def test_a_second_cert_check_needs_no_pydantic_and_no_ruleset_loading(tmp_path):
     assert "pydantic" in first["after"] and first["loaded"] == ["bijie", "national"]
     second = probe(*args, cache=str(tmp_path))
     assert second["code"] == 0, second
-    assert not {"pydantic", "yaml", "zhunru.loader", "zhunru.evaluate", "sqlalchemy"} & set(second["after"]), second
+    assert not {"pydantic", "yaml", "zhunru.rulebook.loader", "zhunru.decide.evaluate", "sqlalchemy"} & set(second["after"]), second
 
 
 def test_evaluate_no_log_needs_no_database(tmp_path):
@@ -83,10 +83,10 @@ def test_evaluate_no_log_needs_no_database(tmp_path):
     found = probe("evaluate", str(request), "--no-log")
     assert found["code"] == 0, found
     assert found["loaded"] == ["national", "tianjiaan"]
-    assert not {"sqlalchemy", "sqlmodel", "psycopg", "zhunru.log"} & set(found["after"]), found
+    assert not {"sqlalchemy", "sqlmodel", "psycopg", "zhunru.log.store"} & set(found["after"]), found
 
 
 def test_probe_sees_a_database_command():
     # the probes above can fail: a logging command does import the database layer
     found = probe("log", "verify", "--db", "sqlite:///:memory:")
-    assert {"sqlalchemy", "zhunru.log"} <= set(found["after"]), found
+    assert {"sqlalchemy", "zhunru.log.store"} <= set(found["after"]), found

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from conftest import REPO, RULESETS, run_cli
 from zhunru.cli import cli
 from zhunru.errors import RulesetError
-from zhunru.evaluate import Engine, parse_request
-from zhunru.loader import Registry, ruleset_roots
+from zhunru.decide.evaluate import Engine, parse_request
+from zhunru.rulebook.loader import Registry, ruleset_roots
 
 CORPUS = REPO / "tests" / "broken_rulesets"
 KINDS = sorted(p.name for p in CORPUS.iterdir() if p.is_dir())

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zhunru.errors import InputError
-from zhunru.workdays import (CalendarRangeError, add_workdays, china_date, is_workday, supported_years,
+from zhunru.office.workdays import (CalendarRangeError, add_workdays, china_date, is_workday, supported_years,
                              workdays_between)
 
 D = dt.date

@@ -9,22 +9,10 @@ import functools
 import hashlib
 from dataclasses import dataclass, field
 
-from .loader import LoadedRuleset
-from .normalize import closest, normalize
-from .ruleset import Clause, Item, ItemList, Otherwise
-
-# kind → the lists it has, in the order a name is looked up
-LISTS: dict[str, tuple[str, ...]] = {
-    "task": ("negative", "duty", "assist"),
-    "certificate": ("must_not_issue", "must_issue", "may_issue"),
-    "nameplate": ("forbidden", "allowed"),
-    "posting": ("forbidden", "allowed"),
-    "meeting": ("forbidden", "allowed"),
-    "ledger": ("forbidden", "allowed"),
-    "report": ("forbidden", "allowed"),
-    "assessment": ("forbidden", "allowed"),
-}
-
+from zhunru.kinds import LISTS
+from zhunru.rulebook.loaded import LoadedRuleset
+from zhunru.rulebook.normalize import closest, normalize
+from zhunru.rulebook.format import Clause, Item, ItemList, Otherwise
 
 @dataclass(frozen=True)
 class Entry:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from .errors import InputError
+from zhunru.errors import InputError
 
 CHINA = dt.timezone(dt.timedelta(hours=8))  # dates of acts are China Standard Time dates
 

@@ -1,6 +1,6 @@
 """A ruleset's own test cases (`<city>/cases/*.yaml`): request → expected outcome, category, clause.
 
-Run by `zhunru ruleset test PATH` and collected by the pytest plugin (zhunru.pytest_plugin).
+Run by `zhunru ruleset test PATH` and collected by the pytest plugin (zhunru.authoring.pytest_plugin).
 """
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InputError, RulesetError
-from .loader import Registry, read_yaml, ruleset_roots
+from zhunru.errors import InputError, RulesetError
+from zhunru.rulebook.loaded import read_yaml
+from zhunru.rulebook.loader import Registry, ruleset_roots
 
 EXPECT_KEYS = {"outcome", "category", "clause", "verdict", "advisory"}
 
@@ -82,8 +83,8 @@ def registry_for(path: Path) -> Registry:
 
 
 def run_case(case: Case, engine) -> CaseResult:
-    from .certificates import check_certificate
-    from .evaluate import parse_request
+    from zhunru.decide.certificates import check_certificate
+    from zhunru.decide.evaluate import parse_request
 
     result = CaseResult(case)
     spec, expect = case.spec, case.spec["expect"]
@@ -116,7 +117,7 @@ def run_case(case: Case, engine) -> CaseResult:
 
 
 def run_path(path: Path, lang: str = "zh") -> list[CaseResult]:
-    from .evaluate import Engine
+    from zhunru.decide.evaluate import Engine
 
     engine = Engine(registry_for(path), lang=lang)
     results = []

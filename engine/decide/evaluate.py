@@ -12,13 +12,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import rules
-from .book import Book, Entry, compile_book
-from .errors import InputError
-from .funding import required_total
-from .loader import Registry, default_registry, describe_validation
-from .messages import reason_text
-from .models import Decision, FundingCheck, MatterRef, Reason, Request, RulesetRef
+from zhunru.decide.procedure import Procedure, procedure
+from zhunru.rulebook.book import Book, Entry, compile_book
+from zhunru.errors import InputError
+from zhunru.decide.funding import required_total
+from zhunru.rulebook.loaded import describe_validation
+from zhunru.rulebook.loader import Registry, default_registry
+from zhunru.messages import reason_text
+from zhunru.models import Decision, FundingCheck, MatterRef, Reason, Request, RulesetRef
 
 SEVERITY = {"admitted": 0, "needs_approval": 1, "rejected": 2}
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -104,8 +105,9 @@ def community_key(community) -> str:
 class Engine:
     """Evaluates requests against the rulesets of a registry (the plugins' rulesets by default)."""
 
-    def __init__(self, registry: Registry | None = None, lang: str = "zh"):
+    def __init__(self, registry: Registry | None = None, lang: str = "zh", procedure_: Procedure | None = None):
         self.registry = registry or default_registry()
+        self.procedure = procedure_ or procedure()
         self.lang = lang
         self._books: dict[tuple[str, ...], Book] = {}
         self._by_day: dict[tuple[str, object], Book] = {}  # (city, date) → book: one lookup per request
@@ -161,9 +163,12 @@ class Engine:
 
     def evaluate_many(self, requests: list[Request], standing: Standing | None = None) -> list[Decision]:
         """Decide several requests: their events go to the rules engine in one batch."""
-        prepared = [self._prepare(r, standing) for r in requests]
-        decided = rules.decide_many([p.facts for p in prepared])
-        return [self._finish(p, *result) for p, result in zip(prepared, decided)]
+        decide = self.procedure.decide
+        out = []
+        for request in requests:
+            prepared = self._prepare(request, standing)
+            out.append(self._finish(prepared, *decide(prepared.facts)))
+        return out
 
     def _prepare(self, request: Request, standing: Standing | None) -> "_Prepared":
         """Steps 1–2 of the procedure and the facts the rules decide on."""
@@ -176,7 +181,7 @@ class Engine:
         funded = (request.funding is not None and request.funding.amount > 0) or request.personnel > 0
 
         facts: dict[str, Any] = {
-            "group": "task" if kind == "task" else kind, "listed": entry.list_name if entry else "none",
+            "kind": kind, "listed": entry.list_name if entry else "none",
             "partial": False, "funded": funded, "shortfall": False, "over_cap": False,
             "assessor_ok": True, "otherwise": "none",
         }

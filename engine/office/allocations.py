@@ -16,9 +16,9 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, select
 
-from .errors import InputError
-from .log import LogError, _short
-from .registry import CommunityRegistry
+from zhunru.errors import InputError
+from zhunru.log.store import LogError, _short
+from zhunru.office.registry import CommunityRegistry
 
 LEVELS = ("city", "district", "street")
 MAX_AMOUNT = Decimal("1e15")
@@ -108,8 +108,8 @@ class Allocations:
 def ruleset_for_year(city: str, year: int, rulesets=None):
     """The city's ruleset chain for a budget year: the version in force on 31 December, or,
     if none is, on 1 January (a version that ended during the year)."""
-    from .errors import RulesetError
-    from .loader import default_registry
+    from zhunru.errors import RulesetError
+    from zhunru.rulebook.loader import default_registry
 
     rulesets = rulesets or default_registry()
     for day in (dt.date(year, 12, 31), dt.date(year, 1, 1)):
@@ -138,7 +138,7 @@ def check(registry: CommunityRegistry, city: str, year: int, district: str | Non
           street: str | None = None, rulesets=None) -> dict:
     """Base funds per community against recorded allocations: lines, per-community and
     per-level totals, and allocations that name no base fund of the ruleset."""
-    from .funding import ROUNDING_NOTE, base_fund_lines, totals
+    from zhunru.decide.funding import ROUNDING_NOTE, base_fund_lines, totals
 
     chain = ruleset_for_year(city, year, rulesets)
     funds = base_funds(chain)

@@ -25,7 +25,7 @@ from sqlalchemy import bindparam, event, func, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
-from .errors import InputError
+from zhunru.errors import InputError
 
 GENESIS = "0" * 64
 ADVISORY_LOCK = 0x7A68756E7275  # "zhunru"
@@ -261,8 +261,8 @@ class DecisionLog:
     def admitted_matters(self, kinds: set[str]) -> dict[tuple[str, str, str], set[str]]:
         """(city, kind, community code or name) → matters admitted to it, by decision or by the
         district body's approval. Read once per run for the kinds a ruleset caps."""
-        from .evaluate import community_key
-        from .models import Request
+        from zhunru.decide.evaluate import community_key
+        from zhunru.models import Request
 
         found: dict[tuple[str, str, str], set[str]] = {}
         with Session(self.engine) as session:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from .evaluate import Engine
-from .models import Department, Request
+from zhunru.decide.evaluate import Engine
+from zhunru.models import Department, Request
 
 
 def check_certificate(engine: Engine, text: str, city: str, on: dt.date | None = None) -> dict:

@@ -8,67 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from .errors import RulesetError
-from .roots import ruleset_roots  # noqa: F401 - part of this module's API
-from .ruleset import Ruleset
-
-
-
-def read_yaml(path: Path, limit: int | None = None):
-    """Parse a YAML file safely; raise RulesetError with a one-line message."""
-    from .safe_yaml import read_yaml as read  # PyYAML is imported only when a file is parsed
-
-    return read(path) if limit is None else read(path, limit)
-
-
-def parse_yaml(raw: bytes, where: str):
-    from .safe_yaml import parse_yaml as parse
-
-    return parse(raw, where)
-
-
-def describe_validation(exc: ValidationError) -> list[str]:
-    """One short line per pydantic error: `field.path: message`."""
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{loc}: {msg}")
-    return lines
-
-
-@dataclass(frozen=True)
-class LoadedRuleset:
-    """One ruleset file: the validated model, where it came from and its content hash."""
-
-    ruleset: Ruleset
-    path: Path
-    sha256: str
-
-    @property
-    def ref(self) -> str:
-        return f"{self.ruleset.id}@{self.ruleset.version}"
-
-    @property
-    def sources_dir(self) -> Path:
-        return self.path.parent / "sources"
-
-
-def load_file(path: Path) -> LoadedRuleset:
-    data, raw = read_yaml(path)
-    if not isinstance(data, dict):
-        raise RulesetError(f"{path}: a ruleset is a YAML mapping")
-    try:
-        model = Ruleset.model_validate(data)
-    except ValidationError as exc:
-        raise RulesetError(f"{path}: {describe_validation(exc)[0]}") from None
-    return LoadedRuleset(model, path, hashlib.sha256(raw).hexdigest())
+from zhunru.errors import RulesetError
+from zhunru.rulebook.roots import ruleset_roots  # noqa: F401 - part of this module's API
+from zhunru.rulebook.checks import chain_problems, city_problems
+from zhunru.rulebook.loaded import LoadedRuleset, load_file
 
 
 @dataclass
@@ -99,7 +45,7 @@ class Registry:
             if city not in self._files:
                 known = ", ".join(self.cities()) or "none"
                 raise RulesetError(f"city: unknown city {city!r} (known: {known})")
-            from . import ruleset_cache
+            from zhunru.rulebook import cache as ruleset_cache
 
             key = ruleset_cache.city_key(self._files[city])
             loaded = ruleset_cache.load(key)
@@ -115,8 +61,6 @@ class Registry:
         for item in loaded:
             if item.ruleset.id != city:
                 raise RulesetError(f"{item.path}: id {item.ruleset.id!r} does not match its folder {city!r}")
-        from .validate import city_problems  # the checks `ruleset validate` runs; see validate.py
-
         problems = city_problems(loaded)
         if problems:
             raise RulesetError(f"{problems[0]} (zhunru ruleset validate lists every problem)")
@@ -161,8 +105,6 @@ class Registry:
             seen.add(parent_id)
         key = tuple(r.ref for r in chain)
         if key not in self._checked:
-            from .validate import chain_problems
-
             problems = chain_problems(chain)
             if problems:
                 raise RulesetError(f"{problems[0]} (zhunru ruleset validate lists every problem)")

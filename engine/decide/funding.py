@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from .errors import InputError
-from .ruleset import FundingStandard
+from zhunru.errors import InputError
+from zhunru.rulebook.format import FundingStandard
 
 FEN = Decimal("0.01")
 
@@ -93,7 +93,7 @@ class FundLine:
 
 def fund_matches(fund, name: str) -> bool:
     """An allocation's fund name refers to a base fund by its name or its clause id."""
-    from .normalize import normalize
+    from zhunru.rulebook.normalize import normalize
 
     return name == fund.id or normalize(name) == normalize(fund.name)
 

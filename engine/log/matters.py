@@ -12,11 +12,11 @@ import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from .errors import InputError
+from zhunru.errors import InputError
+from zhunru.kinds import PAPERWORK  # noqa: F401 - the report counts these together
 
 REGISTRY_TABLE = "zhunru_community"
 COMMUNITY_FIELDS = ("name", "code", "district", "street", "population", "households")
-PAPERWORK = ("meeting", "ledger", "report", "posting")
 NO_DISTRICT = "(未注明区县)"
 
 
@@ -178,7 +178,7 @@ def in_range(m: Matter, start: dt.date | None, end: dt.date | None) -> bool:
 # -- citing sources ----------------------------------------------------------------------------
 @functools.cache
 def _source_titles(ref: str) -> dict[str, str]:
-    from .loader import default_registry
+    from zhunru.rulebook.loader import default_registry
 
     try:
         loaded = default_registry().by_ref(ref)

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from .errors import InputError, RulesetError
-from .log import DecisionLog, LogEntry, act_record
-from .workdays import CHINA, CalendarRangeError, add_workdays, china_date, today_in_china, workdays_between
+from zhunru.errors import InputError, RulesetError
+from zhunru.log.store import DecisionLog, LogEntry, act_record
+from zhunru.office.workdays import CHINA, CalendarRangeError, add_workdays, china_date, today_in_china, workdays_between
 
 ACTS = {"approve": "approval", "refuse": "refusal"}
 PAST = {"approval": ("已批准", "approved"), "refusal": ("已拒绝", "refused")}
@@ -105,7 +105,7 @@ class Deadlines:
 def ruleset_deadlines(ref: str, rulesets=None) -> Deadlines | None:
     """The deadlines of ruleset `city@version` (the nearest in its extends chain that sets
     them), or None when the ruleset is not available here."""
-    from .loader import default_registry
+    from zhunru.rulebook.loader import default_registry
 
     rulesets = rulesets or default_registry()
     try:

@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .book import LISTS, compile_book
-from .errors import InputError
-from .messages import pick
-from .loader import LoadedRuleset, Registry, default_registry, ruleset_roots
-from .normalize import normalize
-from .ruleset import Item
+from zhunru.kinds import LISTS
+from zhunru.rulebook.book import compile_book
+from zhunru.errors import InputError
+from zhunru.messages import pick
+from zhunru.rulebook.loaded import LoadedRuleset
+from zhunru.rulebook.loader import Registry, default_registry, ruleset_roots
+from zhunru.rulebook.normalize import normalize
+from zhunru.rulebook.format import Item
 
 META = ("title", "issuer", "effective_from", "effective_to", "status", "coverage", "extends")
 

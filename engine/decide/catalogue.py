@@ -13,9 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from . import rules, ruleset_cache
-from .messages import reason_text
-from .normalize import closest, normalize
+from zhunru.decide.procedure import procedure
+from zhunru.rulebook import cache as ruleset_cache
+from zhunru.messages import reason_text
+from zhunru.rulebook.normalize import closest, normalize
 
 KIND = "certificate"
 VERDICTS = {"duty": "must_issue", "allowed": "may_issue", "forbidden": "must_not_issue"}
@@ -25,7 +26,7 @@ def snapshot_key(city: str, on: dt.date) -> str | None:
     """Content key of everything a certificate answer depends on, or None if not cacheable."""
     from zhunru import __version__
 
-    from .roots import ruleset_roots
+    from zhunru.rulebook.roots import ruleset_roots
 
     digest = hashlib.sha256(f"catalogue|{__version__}|{city}|{on.isoformat()}".encode())
     for root in ruleset_roots():
@@ -88,10 +89,10 @@ def answer(snap: dict, text: str, lang: str) -> dict:
         index = snap["names"].get(normalize(text))
     entry = snap["entries"][index] if index is not None else None
     otherwise = snap["otherwise"]
-    facts = {"group": KIND, "listed": entry["list"] if entry else "none", "partial": False, "funded": False,
+    facts = {"kind": KIND, "listed": entry["list"] if entry else "none", "partial": False, "funded": False,
              "shortfall": False, "over_cap": False, "assessor_ok": True,
              "otherwise": otherwise["outcome"] if (entry is None and otherwise) else "none"}
-    _outcome, category, code = rules.decide(facts)
+    _outcome, category, code = procedure().decide(facts)
     matter = entry["name"] if entry else text.strip()  # as engine/certificates.py strips it
     if entry is not None:
         clause_id = entry["id"]

@@ -15,10 +15,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .errors import InputError
-from .matters import Matter, basis, cite, find_matter
-from .messages import CATEGORIES
-from .publish import KIND_LABELS
+from zhunru.errors import InputError
+from zhunru.log.matters import Matter, basis, cite, find_matter
+from zhunru.messages import CATEGORIES
+from zhunru.office.publish import KIND_LABELS
 
 PRINCIPLE = ("根据“权随责走、费随事转”的原则,未经准入审批、未落实相应经费或人员的工作事项,"
              "社区居民委员会可以拒绝承担。")
@@ -84,7 +84,7 @@ def _grounds(m: Matter, ident: str) -> str:
 
 
 def to_html(notice: dict) -> str:
-    from .templating import render
+    from zhunru.office.templating import render
 
     return render("notice.html.j2", n=notice)
 

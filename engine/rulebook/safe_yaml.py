@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import RulesetError
+from zhunru.errors import RulesetError
 
 MAX_RULESET_BYTES = 2 * 1024 * 1024
 

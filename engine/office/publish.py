@@ -16,9 +16,9 @@ import io
 import json
 from pathlib import Path
 
-from .errors import InputError
-from .matters import Matter, basis, in_range, load_matters
-from .messages import CATEGORIES
+from zhunru.errors import InputError
+from zhunru.log.matters import Matter, basis, in_range, load_matters
+from zhunru.messages import CATEGORIES
 
 KIND_LABELS = {"task": "工作事项", "nameplate": "挂牌", "certificate": "证明", "assessment": "评比考核检查",
                "meeting": "会议", "ledger": "台账", "report": "报表", "posting": "上墙"}
@@ -87,7 +87,7 @@ def to_csv(pub: dict) -> str:
 
 
 def to_html(pub: dict) -> str:
-    from .templating import render
+    from zhunru.office.templating import render
 
     groups = [(LIST_LABELS[name], [r for r in pub["items"] if r["list"] == name])
               for name in LIST_ORDER if pub["counts"].get(name)]

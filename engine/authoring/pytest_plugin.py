@@ -16,9 +16,9 @@ def pytest_collect_file(parent, file_path):
 
 class RulesetCaseFile(pytest.File):
     def collect(self):
-        from zhunru.casetest import load_cases, registry_for
+        from zhunru.authoring.casetest import load_cases, registry_for
         from zhunru.errors import InputError
-        from zhunru.evaluate import Engine
+        from zhunru.decide.evaluate import Engine
 
         engine = Engine(registry_for(self.path))
         try:
@@ -35,7 +35,7 @@ class RulesetCase(pytest.Item):
         self.case, self.engine = case, engine
 
     def runtest(self):
-        from zhunru.casetest import run_case
+        from zhunru.authoring.casetest import run_case
 
         result = run_case(self.case, self.engine)
         if not result.ok:

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 
 from markupsafe import escape
 
-from .errors import InputError
-from .matters import NO_DISTRICT, PAPERWORK, Matter, in_range, load_matters, registry_rows
+from zhunru.errors import InputError
+from zhunru.log.matters import NO_DISTRICT, PAPERWORK, Matter, in_range, load_matters, registry_rows
 
 BUCKETS = ("duty", "assist", "commissioned", "nameplate", "certificate", "assessment", *PAPERWORK)
 NUMBERS = (*BUCKETS, "tasks", "paperwork", "total", "commissioned_funded", "commissioned_staffed_only",
@@ -142,7 +142,7 @@ def delta(before: dict, after: dict) -> dict:
 
 
 def check_ruleset_ref(ref: str) -> str:
-    from .loader import default_registry
+    from zhunru.rulebook.loader import default_registry
 
     if "@" not in ref:
         raise InputError(f"--ruleset-compare: {ref!r} is not city@version (e.g. guangzhou@2016.1)")
@@ -230,7 +230,7 @@ def chart(data: dict) -> str:
 
 
 def to_html(data: dict) -> str:
-    from .templating import render
+    from zhunru.office.templating import render
 
     columns = ("duty", "assist", "commissioned", "nameplate", "certificate", "assessment", "paperwork", "total",
                "commissioned_funded", "funded_share", "refused", "pending")

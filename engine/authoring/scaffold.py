@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from .errors import InputError
+from zhunru.errors import InputError
 
 CITY_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]*$")
@@ -31,7 +31,7 @@ class Scaffold:
 
 def json_schema() -> dict:
     """The ruleset format as JSON Schema (what `zhunru ruleset schema` prints)."""
-    from .ruleset import Ruleset
+    from zhunru.rulebook.format import Ruleset
 
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **Ruleset.model_json_schema()}
 

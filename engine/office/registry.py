@@ -20,9 +20,9 @@ from sqlalchemy import func, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, select
 
-from .errors import InputError
-from .log import DecisionLog, LogError, _short
-from .normalize import normalize
+from zhunru.errors import InputError
+from zhunru.log.store import DecisionLog, LogError, _short
+from zhunru.rulebook.normalize import normalize
 
 COLUMNS = ("name", "code", "district", "street", "population", "households")
 REQUIRED = ("name", "code", "district", "street")
@@ -224,7 +224,7 @@ def needs_registry(request) -> bool:
 
 
 def _model(row: CommunityRow):
-    from .models import Community
+    from zhunru.models import Community
 
     return Community(name=row.name, code=row.code, district=row.district, street=row.street,
                      population=row.population, households=row.households)
@@ -287,7 +287,7 @@ def configured(db_url: str | None) -> bool:
 
     if db_url or os.environ.get("ZHUNRU_DB"):
         return True
-    from .log import default_url
+    from zhunru.log.store import default_url
 
     path = default_url().split(":///", 1)[1]
     return Path(path).is_file()

@@ -1,0 +1,1 @@
+"""Tools for ruleset authors: diff, scaffold, case runner, pytest plugin."""

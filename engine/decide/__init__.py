@@ -1,0 +1,1 @@
+"""Deciding: the compiled procedure, the request path's steps, funding, certificates."""

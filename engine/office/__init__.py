@@ -1,0 +1,1 @@
+"""The district office's work: registry, funding records, queue, notice, publication, report."""
