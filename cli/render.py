@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from zhunru.messages import CATEGORIES, OUTCOMES, VERDICTS, label, pick
+from zhunru.messages import CATEGORIES, OUTCOMES, VERDICTS, label, pick, reason_message
 
 COLOURS = {"admitted": "green", "needs_approval": "yellow", "rejected": "red",
            "must_issue": "green", "may_issue": "green", "must_not_issue": "red", "unknown": "yellow"}
@@ -18,7 +18,7 @@ def source_line(source: dict) -> str:
 def reasons_text(reasons: list[dict], lang: str) -> list[str]:
     lines = [f"{label('reasons', lang)}:"]
     for i, reason in enumerate(reasons, 1):
-        lines.append(f"  {i}. {reason['message']}")
+        lines.append(f"  {i}. {reason_message(reason, lang)}")
         lines.append(f"     [{reason['clause']}]")
         lines.append(f"     {label('source', lang)}: {source_line(reason['source'])}")
     return lines

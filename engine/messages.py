@@ -81,3 +81,62 @@ def reason_text(code: str, lang: str = "zh", **values) -> str:
 
 def label(key: str, lang: str = "zh") -> str:
     return pick(LABELS[key], lang)
+
+
+# -- rendering a language-neutral reason --------------------------------------------------------
+# A decision stores each reason as {code, clause, values, source}: no words. The words are put
+# together where the reason is shown, in the language asked for: the message of its code with
+# its values, followed by the clause's own text (except for these notes, which stand alone).
+WITHOUT_CLAUSE_TEXT = frozenset({"LIST_PARTIAL_UNFUNDED", "NO_FUNDING_STANDARD", "PROPOSAL_ADVISORY"})
+
+
+def reason_message(reason: dict, lang: str = "zh", clause_text=None) -> str:
+    """The words of a reason. `clause_text(clause_ref, lang)` gives a clause's text (default:
+    from the installed rulesets). A reason without `values` carries its own words: a plugin
+    rule's message, or a row written before decisions were stored without words."""
+    values = reason.get("values")
+    code = reason.get("code")
+    if values is None or code not in REASONS:
+        return reason.get("message") or code or ""
+    try:
+        message = reason_text(code, lang, **values)
+    except (KeyError, IndexError, ValueError):  # values of another version: say what is known
+        message = code
+    if code in WITHOUT_CLAUSE_TEXT:
+        return message
+    text = (clause_text or installed_clause_text)(reason.get("clause", ""), lang)
+    return f"{message} {text}".strip() if text else message
+
+
+def with_messages(decision: dict, lang: str = "zh", clause_text=None) -> dict:
+    """A decision dict as the contract shows it: every reason with its `message`."""
+    reasons = []
+    for reason in decision.get("reasons", []):
+        shown = {"code": reason.get("code"), "clause": reason.get("clause"),
+                 "message": reason_message(reason, lang, clause_text), "source": reason.get("source") or {}}
+        if reason.get("values") is not None:
+            shown["values"] = reason["values"]
+        reasons.append(shown)
+    return {**decision, "reasons": reasons}
+
+
+_CLAUSES: dict[str, dict[str, tuple[str, str | None]]] = {}
+
+
+def installed_clause_text(clause_ref: str, lang: str = "zh") -> str:
+    """The text of `city@version#CLAUSE` from the installed rulesets ('' when that version is no
+    longer installed: the reason's own message and source still say what it rests on)."""
+    ref, _, clause_id = clause_ref.partition("#")
+    texts = _CLAUSES.get(ref)
+    if texts is None:
+        from zhunru.errors import InputError
+        from zhunru.rulebook.loader import default_registry
+
+        try:
+            loaded = default_registry().by_ref(ref)
+            texts = {c.id: (c.text, c.text_en) for c in loaded.ruleset.all_clauses()}
+        except InputError:
+            texts = {}
+        _CLAUSES[ref] = texts
+    zh, en = texts.get(clause_id, ("", None))
+    return (en or zh) if lang == "en" else zh

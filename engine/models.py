@@ -90,10 +90,22 @@ class Request(BaseModel):
 
 
 class Reason(BaseModel):
+    """Language-neutral: a code, the values its message needs, the clause it rests on and that
+    clause's source. Words are rendered where the reason is shown (messages.reason_message).
+    `message` is set only where there are no values: a plugin rule's own words, or a row
+    written before reasons were stored without words."""
+
     code: str
     clause: str
-    message: str
+    values: dict[str, str | int | None] | None = None
+    message: str | None = None
     source: dict[str, str]
+
+    def text(self, lang: str = "zh", clause_text=None) -> str:
+        """The reason's words in `lang` (see messages.reason_message)."""
+        from zhunru.messages import reason_message
+
+        return reason_message(self.model_dump(), lang, clause_text)
 
 
 class MatterRef(BaseModel):
@@ -130,9 +142,32 @@ class Decision(BaseModel):
     suggestions: list[str] = Field(default_factory=list)
     verdict: Verdict | None = None
     _json: str | None = PrivateAttr(None)
+    _already_logged: bool = PrivateAttr(False)
 
     def to_json(self) -> str:
-        """Compact JSON, serialised once: the log stores and the CLI prints the same text."""
+        """Compact language-neutral JSON, serialised once: what the log stores."""
         if self._json is None:
             self._json = self.model_dump_json()
         return self._json
+
+    @classmethod
+    def from_log(cls, payload_json: str) -> "Decision":
+        """The decision a log row holds, marked as already logged."""
+        decision = cls.model_validate_json(payload_json)
+        decision._json = payload_json
+        decision._already_logged = True
+        return decision
+
+    @property
+    def already_logged(self) -> bool:
+        """True when this request was in the log before this run: this is the logged decision."""
+        return self._already_logged
+
+    def shown(self, lang: str = "zh", clause_text=None) -> dict:
+        """The contract's JSON: reasons with their messages in `lang`; `already_logged` when set."""
+        from zhunru.messages import with_messages
+
+        out = with_messages(self.model_dump(mode="json"), lang, clause_text)
+        if self._already_logged:
+            out["already_logged"] = True
+        return out

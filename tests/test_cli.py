@@ -206,13 +206,38 @@ def test_plugins_lists_the_shipped_ones():
     assert text.returncode == 0 and "shipped_rulesets" in text.stdout and "decision_log" in text.stdout
 
 
-def test_no_plugins_no_cities(request_file):
-    result = run_cli("evaluate", str(request_file), "--no-log", env={"ZHUNRU_PLUGINS": ""})
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert "city" in result.stderr and "unknown" in result.stderr
+def test_zhunru_plugins_filters_third_party_plugins_only(request_file, tmp_path):
     listed = run_cli("plugins", "--format", "json", env={"ZHUNRU_PLUGINS": ""})
-    assert json.loads(listed.stdout) == {"plugins": [], "cities": []}
+    assert [p["name"] for p in json.loads(listed.stdout)["plugins"]] == ["shipped_rulesets", "decision_log"]
+    assert "bijie" in json.loads(listed.stdout)["cities"]
+    # the log is built in: naming only the rulesets still logs the decision
+    db = f"sqlite:///{tmp_path / 'log.sqlite'}"
+    result = run_cli("evaluate", str(request_file), "--db", db, env={"ZHUNRU_PLUGINS": "shipped_rulesets"})
+    assert result.returncode == 0, result.stderr
+    verified = run_cli("log", "verify", "--db", db, "--format", "json")
+    assert json.loads(verified.stdout) == {"ok": True, "checked": 1, "problem": None}
+
+
+def _fake_distribution(folder, module: str, source: str):
+    """An installed third-party plugin without pip: a module and its dist-info on PYTHONPATH."""
+    (folder / f"{module}.py").write_text(source, encoding="utf-8")
+    info = folder / f"{module}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.1\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text(f"[zhunru]\n{module} = {module}\n", encoding="utf-8")
+    return {"PYTHONPATH": str(folder), "ZHUNRU_PLUGINS": module}
+
+
+def test_a_plugin_hook_with_a_typo_is_a_one_line_error(tmp_path):
+    env = _fake_distribution(tmp_path, "typo_city", (
+        "import pluggy\nhookimpl = pluggy.HookimplMarker('zhunru')\n"
+        "@hookimpl\ndef zhunru_ruleset_path():\n    return []\n"))
+    result = run_cli("plugins", env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "plugin typo_city" in result.stderr and "zhunru_ruleset_path" in result.stderr
+    # the same distribution filtered out by ZHUNRU_PLUGINS is not loaded at all
+    assert run_cli("plugins", env={**env, "ZHUNRU_PLUGINS": ""}).returncode == 0
 
 
 # -- no database for commands that need none ----------------------------------------------

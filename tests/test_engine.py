@@ -132,7 +132,7 @@ def test_nameplate_cap_from_standing(engine):
     over = engine.evaluate(req(kind="nameplate", matter="居委会牌子"), Standing(counts={"nameplate": 1}))
     assert (over.outcome, over.reasons[0].code) == ("rejected", "OVER_CAP")
     assert over.reasons[0].clause == "testcity@1#T-PLATE"
-    assert "2/1" in over.reasons[0].message
+    assert "2/1" in over.reasons[0].text()
 
 
 def test_version_by_date_and_advisory(engine):
@@ -157,9 +157,9 @@ def test_shipped_versions_by_date():
 
 def test_english_reasons():
     decision = Engine(lang="en").evaluate(parse_request(bijie_request()))
-    assert "assists the government" in decision.reasons[0].message
+    assert "assists the government" in decision.reasons[0].text("en")
     zh = Engine().evaluate(parse_request(bijie_request()))
-    assert "协助政府" in zh.reasons[0].message
+    assert "协助政府" in zh.reasons[0].text("zh")
 
 
 def test_request_id_is_the_content_or_the_given_id():

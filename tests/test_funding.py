@@ -52,7 +52,7 @@ def test_per_matter_standard_is_computed_and_compared(matter, required):
     short = decide(matter, str(required - Decimal("0.01")))
     assert (short.outcome, short.reasons[0].code) == ("rejected", "FUNDING_SHORTFALL")
     assert short.funding.shortfall == Decimal("0.01")
-    assert "差额 0.01 元" in short.reasons[0].message
+    assert "差额 0.01 元" in short.reasons[0].text()
     nothing = decide(matter)
     assert nothing.outcome == "rejected" and nothing.funding.shortfall == required
 

@@ -91,7 +91,7 @@ def test_every_decision_cites_a_clause(request):
     for reason in decision.reasons:
         ref, _, clause_id = reason.clause.partition("#")
         assert ref in chain and clause_id in book.clauses, reason.clause
-        assert reason.source and reason.message
+        assert reason.source and reason.text()
     if decision.category in ("duty", "assist", "negative") or decision.outcome == "admitted" and request.kind == "task":
         assert decision.matter.code is not None  # admitted tasks are listed: never a guess
 

@@ -159,7 +159,7 @@ def test_unknown_community_is_exit_2_and_nothing_logged(tmp_path, db_url, testvi
     batch.write_text("\n".join(json.dumps(make_request(id=f"b{i}", communities=c), ensure_ascii=False)
                                for i, c in enumerate([[{"name": "QX-001"}], [{"name": "不存在社区"}]])), encoding="utf-8")
     result = invoke("evaluate", "--batch", batch, "--db", db_url)
-    assert result.exit_code == 2 and "request 2: communities[0]: unknown community" in result.output
+    assert result.exit_code == 2 and "line 2: communities[0]: unknown community" in result.output
     assert invoke("log", "verify", "--db", db_url).output.strip().endswith("0 rows")
 
 

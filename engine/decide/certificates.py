@@ -7,8 +7,10 @@ from zhunru.decide.evaluate import Engine
 from zhunru.models import Department, Request
 
 
-def check_certificate(engine: Engine, text: str, city: str, on: dt.date | None = None) -> dict:
-    """The contract's certificate answer: verdict, certificate, reasons, suggestions, redirect."""
+def check_certificate(engine: Engine, text: str, city: str, on: dt.date | None = None, lang: str | None = None) -> dict:
+    """The contract's certificate answer: verdict, certificate, reasons (in `lang`, by default
+    the engine's), suggestions, redirect."""
+    lang = lang or engine.lang
     request = Request.model_validate({
         "city": city, "date": (on or dt.date.today()).isoformat(), "kind": "certificate", "matter": text.strip(),
         "department": Department(name="社区居民委员会", level="street", role="department").model_dump(),
@@ -21,6 +23,8 @@ def check_certificate(engine: Engine, text: str, city: str, on: dt.date | None =
         certificate = {"code": entry.item.key, "name": entry.item.name, "list": entry.list_name,
                        "aliases": list(entry.item.aliases)}
     return {"query": text, "verdict": decision.verdict, "certificate": certificate,
-            "reasons": [r.model_dump() for r in decision.reasons], "suggestions": decision.suggestions,
+            "reasons": [{"code": r.code, "clause": r.clause, "message": r.text(lang), "source": r.source}
+                        for r in decision.reasons],
+            "suggestions": decision.suggestions,
             "redirect": entry.item.redirect if entry else None,
             "ruleset": decision.ruleset.model_dump(), "advisory": decision.advisory}

@@ -1,5 +1,9 @@
-"""The decision procedure (DESIGN.md): pick the version, resolve the matter, let the rules decide,
-let city plugins add reasons, cite a clause for every reason."""
+"""The steps of one decision (DESIGN.md, decision procedure): pick the version, resolve the
+matter, gather the facts, look the outcome up in the compiled procedure, let city plugins add
+reasons, cite a clause for every reason. Reasons are language-neutral (code, values, clause).
+
+The request path around these steps (parsing, communities, standing, observers) is the
+application object's: zhunru.app.Zhunru."""
 from __future__ import annotations
 
 import hashlib
@@ -18,7 +22,6 @@ from zhunru.errors import InputError
 from zhunru.decide.funding import required_total
 from zhunru.rulebook.loaded import describe_validation
 from zhunru.rulebook.loader import Registry, default_registry
-from zhunru.messages import reason_text
 from zhunru.models import Decision, FundingCheck, MatterRef, Reason, Request, RulesetRef
 
 SEVERITY = {"admitted": 0, "needs_approval": 1, "rejected": 2}
@@ -105,10 +108,12 @@ def community_key(community) -> str:
 class Engine:
     """Evaluates requests against the rulesets of a registry (the plugins' rulesets by default)."""
 
-    def __init__(self, registry: Registry | None = None, lang: str = "zh", procedure_: Procedure | None = None):
+    def __init__(self, registry: Registry | None = None, lang: str = "zh", procedure_: Procedure | None = None,
+                 plugins=None):
         self.registry = registry or default_registry()
         self.procedure = procedure_ or procedure()
-        self.lang = lang
+        self.plugins = plugins
+        self.lang = lang  # kept for callers; decisions themselves carry no words
         self._books: dict[tuple[str, ...], Book] = {}
         self._by_day: dict[tuple[str, object], Book] = {}  # (city, date) → book: one lookup per request
         self._suggestions: dict[tuple[int, str, str], tuple[str, ...]] = {}
@@ -138,12 +143,10 @@ class Engine:
         return list(found)
 
     # -- reasons ---------------------------------------------------------------------------
-    def _reason(self, book: Book, code: str, clause_id: str, with_text: bool = True, **values) -> Reason:
+    def _reason(self, book: Book, code: str, clause_id: str, **values) -> Reason:
         clause, origin = book.clause(clause_id)
-        message = reason_text(code, self.lang, **values)
-        text = (clause.text_en if self.lang == "en" and clause.text_en else clause.text) if with_text else ""
-        return Reason(code=code, clause=f"{origin.ref}#{clause.id}",
-                      message=f"{message} {text}".strip(), source=self._source(clause))
+        return Reason(code=code, clause=f"{origin.ref}#{clause.id}", source=self._source(clause),
+                      values={k: (v if isinstance(v, (int, str)) or v is None else str(v)) for k, v in values.items()})
 
     def _source(self, clause) -> dict[str, str]:
         found = self._sources.get(id(clause))
@@ -217,7 +220,7 @@ class Engine:
                 outcome = extra[1]
         if book.advisory:
             reasons.append(self._reason(book, "PROPOSAL_ADVISORY", reasons[0].clause.rsplit("#", 1)[1],
-                                        with_text=False, status=book.leaf.ruleset.status))
+                                        status=book.leaf.ruleset.status))
         verdict = None
         if kind == "certificate":
             verdict = {"duty": "must_issue", "forbidden": "must_not_issue"}.get(category)
@@ -248,9 +251,9 @@ class Engine:
                 values.update(attached=funding.attached, required=funding.required, shortfall=funding.shortfall)
             reasons.append(self._reason(book, code, clause_id, **values))
             if code == "LIST_PARTIAL" and not facts["funded"]:
-                reasons.append(self._reason(book, "LIST_PARTIAL_UNFUNDED", clause_id, with_text=False))
+                reasons.append(self._reason(book, "LIST_PARTIAL_UNFUNDED", clause_id))
             if code == "APPROVAL_REQUIRED" and funding.required is None:
-                reasons.append(self._reason(book, "NO_FUNDING_STANDARD", clause_id, with_text=False))
+                reasons.append(self._reason(book, "NO_FUNDING_STANDARD", clause_id))
             return reasons
         if request.kind in book.otherwise:
             other, _ = book.otherwise[request.kind]
@@ -260,20 +263,47 @@ class Engine:
     def _city_rules(self, request, book, outcome, category, reasons):
         rules_for_city = self._city_rule_lists.get(request.city)
         if rules_for_city is None:
-            from zhunru.plugins import plugin_manager
+            if self.plugins is None:
+                from zhunru.plugins import plugin_manager
 
+                self.plugins = plugin_manager()
             rules_for_city = self._city_rule_lists[request.city] = [
-                rule for rule_list in plugin_manager().hook.zhunru_city_rules(city=request.city)
+                rule for rule_list in self.plugins.hook.zhunru_city_rules(city=request.city)
                 for rule in rule_list or []]
         extras = []
         for rule in rules_for_city:
             draft = {"outcome": outcome, "category": category, "reasons": [r.model_dump() for r in reasons]}
-            for found in rule(request, draft, book) or []:
+            for found in rule(request, draft, CityView(book)) or []:
                 clause_id = found["clause"]
                 if clause_id not in book.clauses:
                     raise InputError(f"plugin rule {rule!r}: clause {clause_id!r} is not in {book.leaf.ref}")
                 clause, origin = book.clause(clause_id)
                 reason = Reason(code=str(found["code"]), clause=f"{origin.ref}#{clause_id}",
-                                message=str(found["message"]), source=self._source(clause))
+                                message=str(found["message"]), source=self._source(clause))  # the plugin's words
                 extras.append((reason, found.get("outcome")))
         return extras
+
+
+class CityView:
+    """What a city plugin's rule may look at: the ruleset deciding, its clauses and catalogue.
+    A small, stable view; the engine's compiled book stays internal."""
+
+    def __init__(self, book: Book):
+        self._book = book
+        self.ruleset = {"id": book.leaf.ruleset.id, "version": book.leaf.ruleset.version, "sha256": book.sha256}
+
+    def clause(self, clause_id: str) -> dict | None:
+        """{id, text, source} of a clause of the ruleset or its parents, or None."""
+        found = self._book.clauses.get(clause_id)
+        if found is None:
+            return None
+        clause, origin = found
+        return {"id": clause.id, "ref": f"{origin.ref}#{clause.id}", "text": clause.text,
+                "source": clause.source.model_dump(exclude_none=True)}
+
+    def lookup(self, kind: str, matter: str) -> dict | None:
+        """{list, code, name} of a matter found in the catalogue (exactly, or by alias), or None."""
+        entry = self._book.lookup(kind, matter)
+        if entry is None:
+            return None
+        return {"list": entry.list_name, "code": entry.item.key, "name": entry.item.name}

@@ -32,7 +32,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from zhunru.errors import InputError
 from zhunru.kinds import KINDS, LISTS
 
 # The facts of one point, in key order. `listed` is the list the matter was found on ("none":
@@ -273,7 +272,7 @@ class Procedure:
         try:
             return self._answers[key]
         except KeyError:  # a fact value outside the domain: a defect in the caller, not bad input
-            raise InputError(f"procedure: no rule for {_describe(key)}") from None
+            raise ProcedureError(f"procedure: no rule for {_describe(key)}") from None
 
 
 def _store(path: Path, data: dict) -> None:

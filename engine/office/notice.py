@@ -17,7 +17,7 @@ from pathlib import Path
 
 from zhunru.errors import InputError
 from zhunru.log.matters import Matter, basis, cite, find_matter
-from zhunru.messages import CATEGORIES
+from zhunru.messages import CATEGORIES, reason_message
 from zhunru.office.publish import KIND_LABELS
 
 PRINCIPLE = ("根据“权随责走、费随事转”的原则,未经准入审批、未落实相应经费或人员的工作事项,"
@@ -61,7 +61,7 @@ def _reasons(m: Matter, act: dict | None) -> list[dict]:
                   "clause": first["clause"], "source": first["source"]}]
     out, seen = [], set()
     for i, r in enumerate(given, 1):
-        out.append({"no": i, "message": r["message"], "clause": r["clause"],
+        out.append({"no": i, "message": reason_message(r, "zh"), "clause": r["clause"],
                     "source": "同上" if r["clause"] in seen else cite(r)})
         seen.add(r["clause"])
     return out

@@ -5,15 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def ruleset_roots() -> list[Path]:
+def ruleset_roots(pm=None) -> list[Path]:
     """The plugins' ruleset folders, then any in ZHUNRU_RULESETS (path1:path2, os.pathsep): a
     city's own or a test's rulesets without writing a plugin."""
     import os
 
-    from zhunru.plugins import plugin_manager
+    if pm is None:
+        from zhunru.plugins import plugin_manager
 
+        pm = plugin_manager()
     roots: list[Path] = []
-    for paths in plugin_manager().hook.zhunru_ruleset_paths():
+    for paths in pm.hook.zhunru_ruleset_paths():
         roots.extend(Path(p) for p in paths or [])
     extra = os.environ.get("ZHUNRU_RULESETS", "")
     roots.extend(Path(p).expanduser() for p in extra.split(os.pathsep) if p.strip())
