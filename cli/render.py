@@ -3,16 +3,10 @@ from __future__ import annotations
 
 import click
 
-from zhunru.messages import CATEGORIES, OUTCOMES, VERDICTS, label, pick, reason_message
+from zhunru.messages import CATEGORIES, OUTCOMES, VERDICTS, cite, label, pick, reason_message
 
 COLOURS = {"admitted": "green", "needs_approval": "yellow", "rejected": "red",
            "must_issue": "green", "may_issue": "green", "must_not_issue": "red", "unknown": "yellow"}
-
-
-def source_line(source: dict) -> str:
-    if "quote" in source:
-        return f"《{source.get('document')}》“{source['quote']}”"
-    return " ".join(v for k, v in source.items() if k in ("law", "article", "item") and v)
 
 
 def reasons_text(reasons: list[dict], lang: str) -> list[str]:
@@ -20,7 +14,7 @@ def reasons_text(reasons: list[dict], lang: str) -> list[str]:
     for i, reason in enumerate(reasons, 1):
         lines.append(f"  {i}. {reason_message(reason, lang)}")
         lines.append(f"     [{reason['clause']}]")
-        lines.append(f"     {label('source', lang)}: {source_line(reason['source'])}")
+        lines.append(f"     {label('source', lang)}: {cite(reason['source'])}")
     return lines
 
 

@@ -83,6 +83,17 @@ def label(key: str, lang: str = "zh") -> str:
     return pick(LABELS[key], lang)
 
 
+# -- citing a source ---------------------------------------------------------------------------
+def cite(source: dict, title: str | None = None) -> str:
+    """A clause's source as a person reads it: 《title》(file)“quote”, 《file》“quote”, or law
+    article item. The one citation format of every output (terminal, notice, publication)."""
+    if source.get("law"):
+        return " ".join(source[k] for k in ("law", "article", "item") if source.get(k))
+    document = source.get("document") or ""
+    name = f"《{title}》({document})" if title else f"《{document}》"
+    return f"{name}“{source.get('quote', '')}”"
+
+
 # -- rendering a language-neutral reason --------------------------------------------------------
 # A decision stores each reason as {code, clause, values, source}: no words. The words are put
 # together where the reason is shown, in the language asked for: the message of its code with

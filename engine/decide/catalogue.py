@@ -4,9 +4,11 @@ compiled, plain-data snapshot of the certificate catalogue in force.
 The first check of a city on a date goes through the engine (engine/certificates.py) and stores
 a snapshot of what it used (names, clauses, the catch-all rule) in the ruleset cache; later checks
 answer from the snapshot with the same normalisation, the same durable_rules decision and the
-same reason texts. tests/test_catalogue.py holds both paths to the same answers. The snapshot's
-key covers the content of every ruleset file and source the plugins offer, so an edit anywhere is
-a miss. A city whose plugins add rules (`zhunru_city_rules`) always takes the engine's path.
+same reason texts. tests/test_catalogue.py holds both paths to the same answers. The snapshot is
+plain data, stored as an authenticated JSON entry (engine/rulebook/cache.py). Its key covers the
+code (every module of zhunru) and the content of every ruleset file and source the plugins offer,
+so a change to either is a miss. A city whose plugins add rules (`zhunru_city_rules`) always takes
+the engine's path.
 """
 from __future__ import annotations
 
@@ -23,12 +25,10 @@ VERDICTS = {"duty": "must_issue", "allowed": "may_issue", "forbidden": "must_not
 
 
 def snapshot_key(city: str, on: dt.date) -> str | None:
-    """Content key of everything a certificate answer depends on, or None if not cacheable."""
-    from zhunru import __version__
-
+    """Content key of everything a certificate answer depends on: the code and the rulesets."""
     from zhunru.rulebook.roots import ruleset_roots
 
-    digest = hashlib.sha256(f"catalogue|{__version__}|{city}|{on.isoformat()}".encode())
+    digest = hashlib.sha256(f"catalogue|{ruleset_cache.code_hash()}|{city}|{on.isoformat()}".encode())
     for root in ruleset_roots():
         if not root.is_dir():
             continue
@@ -79,7 +79,7 @@ def compile_snapshot(book) -> dict:
 
 def remember(key: str | None, book) -> None:
     if key is not None and not _plugin_rules(book.leaf.ruleset.id):
-        ruleset_cache.store(key, compile_snapshot(book))
+        ruleset_cache.store_data("catalogue", key, compile_snapshot(book))
 
 
 def answer(snap: dict, text: str, lang: str) -> dict:
@@ -134,7 +134,7 @@ def fast_answer(text: str, city: str, on: dt.date, lang: str) -> tuple[dict | No
         key = snapshot_key(city, on)
     except OSError:
         return None, None
-    snap = ruleset_cache.load(key)
-    if snap is None:
+    snap = ruleset_cache.load_data("catalogue", key)
+    if not isinstance(snap, dict):
         return None, key
     return answer(snap, text, lang), key

@@ -20,6 +20,16 @@ COMMUNITY_FIELDS = ("name", "code", "district", "street", "population", "househo
 NO_DISTRICT = "(未注明区县)"
 
 
+def in_effect(outcome: str, advisory: bool, act: str | None) -> bool:
+    """What a community carries: a decision admitted by an in-force ruleset, or approved by
+    the district body. An admission under a proposal or draft ruleset (advisory) binds nobody
+    until the body approves it, so it is neither published, counted as burden, nor counted
+    against a cap. The one definition: the publication, the report and the caps use it."""
+    if act == "approval":
+        return True
+    return act is None and outcome == "admitted" and not advisory
+
+
 @dataclass
 class Matter:
     """One logged decision and what became of it."""
@@ -65,9 +75,7 @@ class Matter:
         """What the community now carries: admitted by an in-force ruleset, or approved by the
         district body. An admission under a proposal/draft ruleset (advisory) binds nobody until
         the body approves it, so it is not published and not counted as burden."""
-        if self.status == "approved":
-            return True
-        return self.status == "admitted" and not self.decision.get("advisory")
+        return in_effect(self.outcome, bool(self.decision.get("advisory")), (self.act or {}).get("act"))
 
     @property
     def list_name(self) -> str:
@@ -163,11 +171,17 @@ def find_matter(store, ident: str) -> Matter:
     entry = store.find(ident)
     if entry is None:
         raise InputError(f"ID: no decision or request {ident!r} in the log {store.display_url}")
-    decision_id = entry.refers_to if entry.entry_type != "decision" else entry.entry_id
-    for m in load_matters(store):
-        if m.entry_id == decision_id:
-            return m
-    raise InputError(f"ID: {ident!r} refers to a decision that is not in the log")
+    if entry.entry_type != "decision":
+        entry = store.find(entry.refers_to or "")
+        if entry is None or entry.entry_type != "decision":
+            raise InputError(f"ID: {ident!r} refers to a decision that is not in the log")
+    request = json.loads(entry.request_json)
+    act = store.act_on(entry.entry_id)
+    return Matter(seq=entry.seq, entry_id=entry.entry_id, request_id=entry.request_id, created_at=entry.created_at,
+                  ruleset=entry.ruleset, ruleset_sha256=entry.ruleset_sha256, log_hash=entry.hash, request=request,
+                  decision=json.loads(entry.payload_json),
+                  communities=enrich(request.get("communities") or [], registry_rows(store)),
+                  act=dict(json.loads(act.payload_json), entry_id=act.entry_id, seq=act.seq) if act else None)
 
 
 def in_range(m: Matter, start: dt.date | None, end: dt.date | None) -> bool:
@@ -188,14 +202,11 @@ def _source_titles(ref: str) -> dict[str, str]:
 
 
 def cite(reason: dict) -> str:
-    """A reason's source as a person reads it: 《title》(file)“quote”, or law article item."""
+    """A reason's source with its document's title from the ruleset (messages.cite)."""
+    from zhunru.messages import cite as formatted
+
     source = reason.get("source") or {}
-    if source.get("law"):
-        return " ".join(source[k] for k in ("law", "article", "item") if source.get(k))
-    document = source.get("document") or ""
-    title = _source_titles(reason.get("clause", "").split("#", 1)[0]).get(document)
-    name = f"《{title}》({document})" if title else f"《{document}》"
-    return f"{name}“{source.get('quote', '')}”"
+    return formatted(source, _source_titles(reason.get("clause", "").split("#", 1)[0]).get(source.get("document")))
 
 
 def basis(decision: dict) -> list[dict]:

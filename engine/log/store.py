@@ -259,24 +259,29 @@ class DecisionLog:
             return list(session.exec(query).all())
 
     def admitted_matters(self, kinds: set[str]) -> dict[tuple[str, str, str], set[str]]:
-        """(city, kind, community code or name) → matters admitted to it, by decision or by the
-        district body's approval. Read once per run for the kinds a ruleset caps."""
+        """(city, kind, community code or name) → matters in effect for it (log.matters.in_effect:
+        admitted by an in-force ruleset, or approved). Read once per run for the kinds a ruleset caps."""
         from zhunru.decide.evaluate import community_key
+        from zhunru.log.matters import in_effect
         from zhunru.models import Request
 
         found: dict[tuple[str, str, str], set[str]] = {}
         with Session(self.engine) as session:
-            approved = set(session.exec(select(LogEntry.refers_to).where(LogEntry.entry_type == "approval")))
+            acts = {refers_to: act for refers_to, act in session.exec(select(LogEntry.refers_to, LogEntry.entry_type)
+                                                                       .where(LogEntry.entry_type.in_(("approval", "refusal"))))}
             query = select(LogEntry.entry_id, LogEntry.outcome, LogEntry.request_json, LogEntry.payload_json).where(
-                LogEntry.entry_type == "decision")
+                LogEntry.entry_type == "decision", LogEntry.outcome.in_(("admitted", "needs_approval")))
             for entry_id, outcome, request_json, payload_json in session.exec(query):
-                if outcome != "admitted" and entry_id not in approved:
+                if outcome != "admitted" and acts.get(entry_id) != "approval":
                     continue
                 data = json.loads(request_json)
                 if data.get("kind") not in kinds:
                     continue
+                payload = json.loads(payload_json)
+                if not in_effect(outcome, bool(payload.get("advisory")), acts.get(entry_id)):
+                    continue
                 request = Request.model_validate(data)
-                matter = json.loads(payload_json)["matter"]
+                matter = payload["matter"]
                 for c in request.communities:
                     key = (request.city, request.kind, community_key(c))
                     found.setdefault(key, set()).add(matter.get("code") or matter["name"])
@@ -292,6 +297,11 @@ class DecisionLog:
             if ident.isdigit():
                 return session.get(LogEntry, int(ident))
         return None
+
+    def act_on(self, decision_id: str) -> LogEntry | None:
+        """The district body's act (approval or refusal) on a decision, if any."""
+        with Session(self.engine) as session:
+            return session.exec(select(LogEntry).where(LogEntry.act_key == decision_id)).first()
 
     def attachments(self, seq: int) -> list[Attachment]:
         with Session(self.engine) as session:

@@ -30,18 +30,10 @@ def find_decision(log: DecisionLog, ident: str) -> LogEntry:
     ident = (ident or "").strip()
     if not ident:
         raise InputError("ID: give a request id or a decision id (zhunru queue)")
-    with Session(log.engine) as session:
-        for column in (LogEntry.entry_id, LogEntry.decision_key):
-            found = session.exec(select(LogEntry).where(LogEntry.entry_type == "decision", column == ident)).first()
-            if found is not None:
-                return found
+    found = log.find(ident)
+    if found is not None and found.entry_type == "decision":
+        return found
     raise InputError(f"ID: no decision {ident!r} in the log at {log.display_url} (zhunru queue, zhunru log list)")
-
-
-def act_on(decision_id: str, log: DecisionLog) -> LogEntry | None:
-    """The approval or refusal recorded for a decision, if any."""
-    with Session(log.engine) as session:
-        return session.exec(select(LogEntry).where(LogEntry.act_key == decision_id)).first()
 
 
 def pending(log: DecisionLog, city: str | None = None) -> list[LogEntry]:

@@ -48,10 +48,10 @@ class Registry:
             from zhunru.rulebook import cache as ruleset_cache
 
             key = ruleset_cache.city_key(self._files[city])
-            loaded = ruleset_cache.load(key)
+            loaded = ruleset_cache.load_rulesets(key)
             if loaded is None:
                 loaded = self._load_city(city)
-                ruleset_cache.store(key, loaded)
+                ruleset_cache.store_rulesets(key, loaded)
             self._loaded[city] = loaded
         return self._loaded[city]
 
