@@ -32,7 +32,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-os.environ.setdefault("ZHUNRU_PLUGINS", "shipped_rulesets,decision_log")  # no stray plugins
+os.environ.setdefault("ZHUNRU_PLUGINS", "")  # no third-party plugins (built-ins always load)
 PY = sys.executable
 MIXED = HERE.parent.parent / "shared" / "tools" / "mixed_requests.py"  # ../shared beside the repository
 ZHUNRU = str(Path(PY).with_name("zhunru"))

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 import zhunru
-from conftest import REPO, bijie_request, run_cli
+from helpers import REPO, bijie_request, run_cli
 from zhunru.errors import InputError
 from zhunru.log.store import DecisionLog, Record, decision_record
 from zhunru.messages import reason_message

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from conftest import bijie_request, run_cli
+from helpers import bijie_request, run_cli
 from zhunru.cli import cli
 
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from conftest import RULESETS, bijie_request, write_json
+from helpers import RULESETS, bijie_request, write_json
 from zhunru.cli import cli
 
 SOURCES = RULESETS / "bijie" / "sources"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import REPO, RULESETS, bijie_request, run_cli, write_json
+from helpers import REPO, RULESETS, bijie_request, run_cli, write_json
 from zhunru.cli import cli
 
 SHARED = REPO.parent / "shared"
@@ -42,6 +43,8 @@ def test_shipped_cases_pass():
 def test_shipped_rulesets_validate():
     result = invoke("ruleset", "validate", RULESETS)
     assert result.exit_code == 0, result.output
+    files = len(list(RULESETS.glob("*/*.yaml")))
+    assert result.output.strip().splitlines() == [f"{files} file(s), 0 problem(s)"]
 
 
 def test_shipped_quotes_are_in_the_seeds():
@@ -51,6 +54,8 @@ def test_shipped_quotes_are_in_the_seeds():
     result = subprocess.run([sys.executable, str(tool), str(RULESETS), str(SHARED / "seeds")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+    verified = re.search(r"(\d+)/(\d+) quotes verified", result.stdout)
+    assert verified and verified[1] == verified[2] and int(verified[1]) > 0, result.stdout
 
 
 def test_ruleset_list_and_schema():
@@ -70,9 +75,12 @@ def request_file(tmp_path):
 
 def test_fail_on(request_file, tmp_path):
     rejected = write_json(tmp_path / "x.json", bijie_request(matter="入户经济普查"))
-    assert invoke("evaluate", rejected, "--no-log", "--fail-on", "rejected").exit_code == 3
-    assert invoke("evaluate", rejected, "--no-log", "--fail-on", "needs_approval").exit_code == 0
-    assert invoke("evaluate", request_file, "--no-log", "--fail-on", "rejected").exit_code == 0
+    for path, fail_on, code, outcome in ((rejected, "rejected", 3, "rejected"),
+                                         (rejected, "needs_approval", 0, "rejected"),
+                                         (request_file, "rejected", 0, "admitted")):
+        result = invoke("evaluate", path, "--no-log", "--fail-on", fail_on, "--format", "json")
+        assert result.exit_code == code, (fail_on, result.output)
+        assert json.loads(result.stdout)["outcome"] == outcome  # the decision is printed either way
     # any line of a batch that hits makes the run exit 3; every line is still printed
     batch = tmp_path / "b.jsonl"
     batch.write_text(request_file.read_text() + "\n" + rejected.read_text() + "\n", encoding="utf-8")
@@ -90,6 +98,7 @@ def test_fail_on_subprocess(tmp_path):
 def test_no_log_writes_nothing(request_file, sqlite_url):
     result = invoke("evaluate", request_file, "--no-log", "--db", sqlite_url)
     assert result.exit_code == 0, result.output
+    assert "结论: 予以准入" in result.stdout and "社区矫正" in result.stdout
     assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()
 
 
@@ -129,7 +138,8 @@ def test_attach_logs_path_size_sha256(tmp_path, sqlite_url):
     funds = [a for a in entry["attachments"] if not a.get("path")]
     assert funds[0]["amount"] == "120000.5" and funds[0]["document"] == "毕财发〔2019〕1号"
     assert entry["payload"]["decision_id"] == decision["decision_id"]
-    assert invoke("log", "verify", "--db", sqlite_url).exit_code == 0
+    verified = invoke("log", "verify", "--db", sqlite_url)
+    assert verified.exit_code == 0 and "intact: 1 rows" in verified.stdout, verified.output
 
 
 def test_idempotent_rerun(request_file, sqlite_url):
@@ -175,13 +185,24 @@ def test_examples_cover_every_kind():
 
 
 def test_help_and_version():
-    for args in (["--help"], ["evaluate", "--help"], ["log", "--help"], ["ruleset", "--help"], ["--version"]):
+    from importlib.metadata import version
+
+    for args, usage in ((["--help"], "[OPTIONS] COMMAND [ARGS]..."),
+                        (["evaluate", "--help"], "evaluate [OPTIONS] FILE|-"),
+                        (["log", "--help"], "log [OPTIONS] COMMAND [ARGS]..."),
+                        (["ruleset", "--help"], "ruleset [OPTIONS] COMMAND [ARGS]...")):
         result = invoke(*args)
         assert result.exit_code == 0, (args, result.output)
+        first = result.stdout.splitlines()[0]  # the program's name is click's runner's, not "zhunru"
+        assert first.startswith("Usage: ") and first.endswith(f" {usage}"), result.stdout
+        assert "\nOptions:\n" in result.stdout
+    shown = invoke("--version")
+    assert shown.exit_code == 0 and shown.stdout == f"zhunru, version {version('zhunru')}\n"
 
 
 def test_log_show_unknown_id(sqlite_url, request_file):
     invoke("evaluate", request_file, "--db", sqlite_url)
+    assert rows(sqlite_url) == 1  # a log exists: the id, not the log, is what is missing
     result = invoke("log", "show", "no-such-id", "--db", sqlite_url)
     assert result.exit_code == 2 and "ID" in result.stderr
 
@@ -213,7 +234,7 @@ def test_zhunru_plugins_filters_third_party_plugins_only(request_file, tmp_path)
     # the log is built in: naming only the rulesets still logs the decision
     db = f"sqlite:///{tmp_path / 'log.sqlite'}"
     result = run_cli("evaluate", str(request_file), "--db", db, env={"ZHUNRU_PLUGINS": "shipped_rulesets"})
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0 and "结论: 予以准入" in result.stdout, result.stderr
     verified = run_cli("log", "verify", "--db", db, "--format", "json")
     assert json.loads(verified.stdout) == {"ok": True, "checked": 1, "problem": None}
 
@@ -237,7 +258,9 @@ def test_a_plugin_hook_with_a_typo_is_a_one_line_error(tmp_path):
     assert result.stderr.count("\n") == 1
     assert "plugin typo_city" in result.stderr and "zhunru_ruleset_path" in result.stderr
     # the same distribution filtered out by ZHUNRU_PLUGINS is not loaded at all
-    assert run_cli("plugins", env={**env, "ZHUNRU_PLUGINS": ""}).returncode == 0
+    filtered = run_cli("plugins", env={**env, "ZHUNRU_PLUGINS": ""})
+    assert filtered.returncode == 0, filtered.stderr
+    assert "shipped_rulesets" in filtered.stdout and "typo_city" not in filtered.stdout + filtered.stderr
 
 
 # -- no database for commands that need none ----------------------------------------------

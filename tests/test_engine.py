@@ -9,7 +9,7 @@ from textwrap import dedent
 
 import pytest
 
-from conftest import bijie_request
+from helpers import bijie_request
 from zhunru.errors import InputError
 from zhunru.decide.evaluate import Engine, Standing, parse_request, request_id
 from zhunru.rulebook.loader import Registry, ruleset_roots

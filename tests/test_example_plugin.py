@@ -15,7 +15,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from conftest import REPO
+from helpers import REPO
 from zhunru.authoring.casetest import run_path
 from zhunru.cli import cli
 from zhunru.plugins import plugin_manager
@@ -45,6 +45,7 @@ def example_plugin():
 def test_example_ruleset_validates():
     result = CliRunner().invoke(cli, ["ruleset", "validate", str(EXAMPLE_RULESETS)])
     assert result.exit_code == 0, result.output
+    assert result.output.strip() == "1 file(s), 0 problem(s)"
 
 
 def test_example_cases_need_the_plugin_rule(example_plugin):
@@ -113,7 +114,8 @@ def test_pip_installed_example_plugs_in_through_the_entry_point(tmp_path):
     assert json.loads(decided.stdout)["outcome"] == "needs_approval", decided.stderr
 
     # the city's CI, run against the installed package: data valid, all cases (plugin rule included) pass
-    assert zhunru("ruleset", "validate", rulesets).returncode == 0
+    validated = zhunru("ruleset", "validate", rulesets)
+    assert validated.returncode == 0 and "1 file(s), 0 problem(s)" in validated.stdout, validated.stderr
     tested = zhunru("ruleset", "test", rulesets)
     assert tested.returncode == 0, tested.stdout
     assert "5 passed, 0 failed" in tested.stdout

@@ -12,8 +12,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import write_json
-from district import TEST_RULESETS, db_url, make_request, registry_csv, testville  # noqa: F401
+from helpers import TEST_RULESETS, import_communities, make_request, write_json
 from zhunru.cli import cli
 from zhunru.errors import InputError
 from zhunru.decide.evaluate import Engine, parse_request
@@ -106,20 +105,26 @@ def record(db, *args):
     return invoke("funding", "record", "--db", db, *args)
 
 
+def recorded(db, year, level, fund, amount, document=None) -> dict:
+    """`funding record` for QX-001 that succeeds; returns the row it printed (as JSON)."""
+    extra = ["--document", document] if document else []
+    result = record(db, "--community", "QX-001", "--year", year, "--level", level, "--fund", fund, "--amount", amount,
+                    *extra, "--format", "json")
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.output)
+    assert (row["community"], row["year"], row["level"], row["fund"], Decimal(row["amount"]), row["document"]) == \
+        ("QX-001", year, level, fund, Decimal(amount), document)
+    return row
+
+
 def test_base_funds_against_allocations(tmp_path, db_url, testville):
-    assert invoke("community", "import", registry_csv(tmp_path), "--db", db_url).exit_code == 0
-    assert record(db_url, "--community", "QX-001", "--year", 2024, "--level", "city", "--fund", "社区工作经费",
-                  "--amount", "32800", "--document", "测财发〔2024〕1号").exit_code == 0
-    assert record(db_url, "--community", "QX-001", "--year", 2024, "--level", "street", "--fund", "社区工作经费",
-                  "--amount", "100").exit_code == 0
-    assert record(db_url, "--community", "QX-001", "--year", 2024, "--level", "district", "--fund", "TV-FUND-02",
-                  "--amount", "20000.00").exit_code == 0
-    assert record(db_url, "--community", "QX-001", "--year", 2024, "--level", "district", "--fund", "社区办公经费",
-                  "--amount", "30000").exit_code == 0
-    assert record(db_url, "--community", "QX-001", "--year", 2024, "--level", "city", "--fund", "奖励",
-                  "--amount", "5").exit_code == 0
-    assert record(db_url, "--community", "QX-001", "--year", 2023, "--level", "city", "--fund", "社区工作经费",
-                  "--amount", "99999").exit_code == 0  # another year: not counted
+    import_communities(tmp_path, db_url)
+    recorded(db_url, 2024, "city", "社区工作经费", "32800", "测财发〔2024〕1号")
+    recorded(db_url, 2024, "street", "社区工作经费", "100")
+    recorded(db_url, 2024, "district", "TV-FUND-02", "20000.00")
+    recorded(db_url, 2024, "district", "社区办公经费", "30000")
+    recorded(db_url, 2024, "city", "奖励", "5")
+    recorded(db_url, 2023, "city", "社区工作经费", "99999")  # another year: not counted
     result = invoke("funding", "check", "--city", "testville", "--year", 2024, "--district", "七星关区",
                     "--format", "json", "--db", db_url)
     assert result.exit_code == 0, result.output
@@ -143,7 +148,7 @@ def test_base_funds_against_allocations(tmp_path, db_url, testville):
     text = invoke("funding", "check", "--city", "testville", "--year", 2024, "--db", db_url)
     assert "缺口" in text.output and "四舍五入到分" in text.output and "「奖励」" in text.output
     short = invoke("funding", "check", "--city", "testville", "--year", 2024, "--fail-on-shortfall", "--db", db_url)
-    assert short.exit_code == 3
+    assert short.exit_code == 3 and "缺口" in short.output  # the report is printed, then exit 3
 
 
 @pytest.mark.parametrize("city, year, expected", [
@@ -153,7 +158,7 @@ def test_base_funds_against_allocations(tmp_path, db_url, testville):
     ("tianjiaan", 2019, {("TJA-FUND-01", UNSPLIT): "25000.00"}),
 ])
 def test_shipped_base_funds(tmp_path, sqlite_url, city, year, expected):
-    assert invoke("community", "import", registry_csv(tmp_path), "--db", sqlite_url).exit_code == 0
+    import_communities(tmp_path, sqlite_url)
     result = invoke("funding", "check", "--city", city, "--year", year, "--format", "json", "--db", sqlite_url)
     assert result.exit_code == 0, result.output
     lines = {(x["fund_id"], x["level"]): x["required"] for x in json.loads(result.output)["lines"]
@@ -171,7 +176,7 @@ def test_shipped_base_funds(tmp_path, sqlite_url, city, year, expected):
     (["--year", "1800"], "--year: 1800 is not a budget year"),
 ])
 def test_bad_allocations_are_exit_2(tmp_path, db_url, args, message):
-    assert invoke("community", "import", registry_csv(tmp_path), "--db", db_url).exit_code == 0
+    import_communities(tmp_path, db_url)
     base = {"--community": "QX-001", "--year": "2024", "--level": "city", "--fund": "社区工作经费", "--amount": "1"}
     base.update(dict(zip(args[::2], args[1::2])))
     result = record(db_url, *[x for kv in base.items() for x in kv])
@@ -186,7 +191,7 @@ def test_check_errors(tmp_path, sqlite_url, monkeypatch):
     monkeypatch.delenv("ZHUNRU_CITY", raising=False)
     empty = invoke("funding", "check", "--city", "bijie", "--db", sqlite_url)
     assert empty.exit_code == 2 and "no communities; import them first" in empty.output
-    assert invoke("community", "import", registry_csv(tmp_path), "--db", sqlite_url).exit_code == 0
+    import_communities(tmp_path, sqlite_url)
     assert "--city: whose ruleset" in invoke("funding", "check", "--db", sqlite_url).output
     unknown = invoke("funding", "check", "--city", "atlantis", "--db", sqlite_url)
     assert unknown.exit_code == 2 and "--city: unknown city 'atlantis'" in unknown.output

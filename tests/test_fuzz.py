@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -22,7 +23,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import RULESETS, bijie_request, run_cli, write_json
+from helpers import RULESETS, bijie_request, run_cli, write_json
 from zhunru.rulebook import loaded as loader, safe_yaml
 from zhunru.cli import cli
 from zhunru.errors import InputError, RulesetError
@@ -118,6 +119,11 @@ def test_evaluate_batch_exits_0_or_2_and_logs_nothing_on_2(batch):
         assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
         if result.exit_code == 2:
             assert not db.exists() or _count(db) == 0, "a refused batch must log nothing"
+        else:  # one decision printed per line, each logged (a repeated request id only once)
+            decisions = [json.loads(line) for line in result.stdout.splitlines()]
+            assert len(decisions) == len(batch), result.stdout
+            assert all(d["outcome"] in ("admitted", "needs_approval", "rejected") for d in decisions)
+            assert _count(db) == len({d["request_id"] for d in decisions})
 
 
 def test_console_script_survives_hostile_requests(tmp_path):
@@ -241,6 +247,11 @@ def test_validate_exits_0_or_1(city_dir, text):
     result = CliRunner().invoke(cli, ["ruleset", "validate", str(path)])
     assert result.exit_code in (0, 1), (result.output, result.exception)
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    if result.exit_code == 0:
+        assert result.output.strip() == "1 file(s), 0 problem(s)", result.output
+    else:  # one line per problem, each naming the file
+        assert result.stdout.strip() and all(line.startswith(str(path)) for line in result.stdout.splitlines())
+        assert re.search(r", [1-9][0-9]* problem\(s\)$", result.stderr.strip()), result.stderr
 
 
 @settings(FUZZ, max_examples=150)
@@ -278,6 +289,7 @@ def logged_db():
         ensure_ascii=False) for i in range(6)) + "\n", encoding="utf-8")
     result = CliRunner().invoke(cli, ["evaluate", "--batch", str(batch), "--db", str(db)])
     assert result.exit_code == 0, result.output
+    assert _count(db) == 6
     yield db
     shutil.rmtree(tmp)
 

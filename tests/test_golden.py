@@ -15,7 +15,7 @@ import os
 
 import yaml
 
-from conftest import REPO
+from helpers import REPO
 from zhunru.decide.certificates import check_certificate
 from zhunru.decide.evaluate import Engine, parse_request
 from zhunru.errors import InputError

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import pytest
 from click.testing import CliRunner
 
-from conftest import REPO, bijie_request, write_json
+from helpers import REPO, bijie_request, write_json
 from zhunru.cli import cli
 
 BATCH = REPO / "examples" / "requests" / "bijie.jsonl"

@@ -6,8 +6,7 @@ import re
 
 import pytest
 
-from conftest import bijie_request, run_cli
-from publish_tour import HONGSHAN, act, build, chromium, db, dump_dom, evaluate, tour, zhunru  # noqa: F401
+from helpers import HONGSHAN, bijie_request, chromium, dump_dom, evaluate, run_cli, zhunru
 
 
 def notice_json(url, ident):

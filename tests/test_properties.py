@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO
+from helpers import REPO
 from zhunru.kinds import LISTS
 from zhunru.errors import InputError
 from zhunru.decide.evaluate import Engine, parse_request, request_id

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from conftest import write_json
-from district import TEST_RULESETS, db_url, make_request, testville  # noqa: F401
+from helpers import TEST_RULESETS, make_request, write_json
 from zhunru.cli import cli
 from zhunru.errors import InputError
 from zhunru.decide.evaluate import Engine, parse_request

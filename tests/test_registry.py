@@ -7,8 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from conftest import run_cli, write_json
-from district import COMMUNITIES_CSV, db_url, registry_csv, testville, make_request  # noqa: F401
+from helpers import COMMUNITIES_CSV, import_communities, make_request, registry_csv, run_cli, write_json
 from zhunru.cli import cli
 from zhunru.errors import InputError
 from zhunru.office.registry import CommunityRegistry, parse_csv
@@ -110,7 +109,7 @@ def logged_communities(db_url, request_id):
 
 
 def test_communities_by_name_code_and_all(tmp_path, db_url, testville):
-    assert invoke("community", "import", registry_csv(tmp_path), "--db", db_url).exit_code == 0
+    import_communities(tmp_path, db_url)
     request = make_request(id="by-street", matter="人口普查入户", funding={"amount": 26600, "source": "区财政"},
                                 communities=[{"name": "all", "street": "市西街道"}, {"name": "QX-003"}])
     result = evaluate(tmp_path, db_url, request)
@@ -135,7 +134,7 @@ def test_communities_by_name_code_and_all(tmp_path, db_url, testville):
 
 
 def test_inline_numbers_are_used_as_given(tmp_path, db_url, testville):
-    assert invoke("community", "import", registry_csv(tmp_path), "--db", db_url).exit_code == 0
+    import_communities(tmp_path, db_url)
     request = make_request(id="inline", matter="人口普查入户", funding={"amount": 20, "source": "区财政"},
                                 communities=[{"name": "不在名册的社区", "population": 10}])
     result = evaluate(tmp_path, db_url, request)
@@ -145,7 +144,7 @@ def test_inline_numbers_are_used_as_given(tmp_path, db_url, testville):
 
 
 def test_unknown_community_is_exit_2_and_nothing_logged(tmp_path, db_url, testville):
-    assert invoke("community", "import", registry_csv(tmp_path), "--db", db_url).exit_code == 0
+    import_communities(tmp_path, db_url)
     cases = [([{"name": "QX-001"}, {"name": "不存在社区"}], "communities[1]: unknown community '不存在社区'"),
              ([{"name": "x", "code": "QX-999"}], "communities[0].code: unknown community code 'QX-999'"),
              ([{"name": "all", "street": "无此街道"}], "communities[0]: no community of 无此街道 in the registry"),
@@ -167,8 +166,10 @@ def test_all_without_a_registry_is_an_error(tmp_path, db_url, testville):
     result = evaluate(tmp_path, db_url, make_request(communities=[{"name": "all", "district": "七星关区"}]))
     assert result.exit_code == 2 and "'all' needs the community registry" in result.output
     # a name without numbers, and no registry yet: evaluated as given (nothing to check it against)
-    plain = evaluate(tmp_path, db_url, make_request(communities=[{"name": "某社区"}]))
+    plain = evaluate(tmp_path, db_url, make_request(id="plain", communities=[{"name": "某社区"}]))
     assert plain.exit_code == 0, plain.output
+    assert json.loads(plain.output)["outcome"] == "needs_approval"
+    assert logged_communities(db_url, "plain") == [(None, None, None)]
 
 
 def test_registry_api_lookup_normalises_names(tmp_path, sqlite_url):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import bijie_request, run_cli
+from helpers import bijie_request, run_cli
 
 ZHUNRU = str(Path(sys.executable).with_name("zhunru"))
 
@@ -62,7 +62,15 @@ def verify(url: str) -> subprocess.CompletedProcess:
     return run_cli("log", "verify", "--db", url, "--format", "json")
 
 
+def assert_intact(url: str, rows: int) -> None:
+    """`log verify` exits 0 and reports an unbroken chain of exactly `rows` rows."""
+    check = verify(url)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert json.loads(check.stdout) == {"ok": True, "checked": rows, "problem": None}
+
+
 # -- kill -9 ------------------------------------------------------------------------------
+@pytest.mark.slow  # a 30,000-request batch, killed, then run again: ~25 s
 def test_kill_9_mid_batch_then_resume(tmp_path):
     n = 30000
     batch = batch_file(tmp_path / "big.jsonl", n, "k9")
@@ -80,9 +88,7 @@ def test_kill_9_mid_batch_then_resume(tmp_path):
     logged = sqlite_count(db)
     assert 0 < logged < n, "the kill must land in the middle of the batch"
 
-    check = verify(str(db))
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert json.loads(check.stdout)["checked"] == logged
+    assert_intact(str(db), logged)
     assert_no_partial_decision(db)
 
     again = subprocess.run([ZHUNRU, "evaluate", "--batch", str(batch), "--db", str(db), "--format", "json"],
@@ -94,7 +100,7 @@ def test_kill_9_mid_batch_then_resume(tmp_path):
     assert sqlite_count(db) == n  # every distinct request exactly once
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("SELECT count(DISTINCT request_id) FROM zhunru_log").fetchone()[0] == n
-    assert verify(str(db)).returncode == 0
+    assert_intact(str(db), n)
     assert_no_partial_decision(db)
 
 
@@ -113,11 +119,10 @@ def run_writers(tmp_path, url: str, writers: int = 4, per_writer: int = 1500) ->
     for proc in procs + singles:
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err
-    check = verify(url)
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert json.loads(check.stdout)["checked"] == writers * per_writer + writers
+    assert_intact(url, writers * per_writer + writers)
 
 
+@pytest.mark.slow  # eight processes, 6,004 logged decisions: ~20 s
 def test_four_processes_one_sqlite_log(tmp_path):
     db = tmp_path / "shared.sqlite"
     run_writers(tmp_path, str(db))
@@ -125,6 +130,7 @@ def test_four_processes_one_sqlite_log(tmp_path):
     assert_no_partial_decision(db)
 
 
+@pytest.mark.slow  # eight processes, 6,004 logged decisions: ~20 s
 def test_four_processes_one_postgresql_log(tmp_path, pg_url):
     run_writers(tmp_path, pg_url)
     import psycopg
@@ -148,6 +154,8 @@ def _seed_log(tmp_path) -> Path:
     seed = batch_file(tmp_path / "seed.jsonl", 10, "seed")
     result = run_cli("evaluate", "--batch", str(seed), "--db", str(db))
     assert result.returncode == 0, result.stderr
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == [f"seed-{i:06d}" for i in range(10)]
+    assert sqlite_count(db) == 10
     return db
 
 
@@ -167,12 +175,13 @@ def test_disk_full_exits_4_and_keeps_whole_chunks(tmp_path):
     after = sqlite_count(db)
     assert after < before + 5000
     assert (after - before) % 500 == 0, "only whole transactions (chunks of 500) may be logged"
-    assert verify(str(db)).returncode == 0
+    assert_intact(str(db), after)
     assert_no_partial_decision(db)
     # with room again, the same batch completes the log without duplicates
     result = run_cli("evaluate", "--batch", str(batch), "--db", str(db))
     assert result.returncode == 0, result.stderr
-    assert sqlite_count(db) == before + 5000 and verify(str(db)).returncode == 0
+    assert sqlite_count(db) == before + 5000
+    assert_intact(str(db), before + 5000)
 
 
 def test_disk_full_on_a_tiny_tmpfs(tmp_path):
@@ -187,7 +196,7 @@ def test_disk_full_on_a_tiny_tmpfs(tmp_path):
         result = run_cli("evaluate", "--batch", str(batch), "--db", str(db))
         _one_line_exit_4(result)
         if db.exists() and sqlite_count(db):
-            assert verify(str(db)).returncode == 0
+            assert_intact(str(db), sqlite_count(db))
             assert sqlite_count(db) % 500 == 0
             assert_no_partial_decision(db)
     finally:
@@ -222,4 +231,4 @@ def test_read_only_database_file(tmp_path):
     finally:
         subprocess.run(["chattr", "-i", str(db)], check=True)
     assert sqlite_count(db) == before
-    assert verify(str(db)).returncode == 0
+    assert_intact(str(db), before)

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import bijie_request, run_cli
-from publish_tour import HONGSHAN, JH, QX, build, db, dump_dom, evaluate, tour, zhunru  # noqa: F401
+from helpers import HONGSHAN, JH, QX, bijie_request, dump_dom, evaluate, run_cli, zhunru
 from zhunru.office.report import BUCKETS, SERIES, funded_share, stacked_bars_svg
 
 SVG = "{http://www.w3.org/2000/svg}"

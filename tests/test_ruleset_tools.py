@@ -13,7 +13,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from conftest import REPO, RULESETS, run_cli
+from helpers import REPO, RULESETS, run_cli
 from zhunru.cli import cli
 
 
@@ -92,6 +92,7 @@ def test_pytest_leaves_unrelated_cases_folders_alone(tmp_path):
     (other / "fixture.yaml").write_text("just: data\n", encoding="utf-8")
     done = pytest_run(tmp_path / "project", "-q", cwd=tmp_path)
     assert done.returncode == 5, done.stdout  # 5: no tests collected
+    assert "no tests ran" in done.stdout
 
 
 # -- diff --------------------------------------------------------------------------------
@@ -155,7 +156,8 @@ def test_diff_moves_an_item_from_assist_to_negative(tmp_path):
         "2022.1", "2022-01-01", None,
         assist=[("MV-AS-03", "垃圾分类宣传", "环境", "垃圾分类宣传")],
         negative=[("MV-NEG-01", "出租屋 信息采集", "-", "不得要求社区承担出租屋信息采集")], fund=5000), encoding="utf-8")
-    assert invoke("ruleset", "validate", tmp_path / "rs").exit_code == 0
+    validated = invoke("ruleset", "validate", tmp_path / "rs")
+    assert validated.exit_code == 0 and validated.output.strip() == "2 file(s), 0 problem(s)", validated.output
 
     result = invoke("ruleset", "diff", city / "2020.1.yaml", city / "2022.1.yaml", "--format", "json")
     assert result.exit_code == 0, result.output
@@ -203,7 +205,8 @@ def test_new_scaffold_validates_and_its_case_passes(tmp_path):
     assert data["extends"] == "national" and data["status"] == "draft"
     assert data["clauses"][0]["source"]["document"] == "policy.txt"
     assert (base / "mycity" / "sources" / "policy.txt").is_file()
-    assert invoke("ruleset", "validate", base / "mycity").exit_code == 0
+    validated = invoke("ruleset", "validate", base / "mycity")
+    assert validated.exit_code == 0 and validated.output.strip() == "1 file(s), 0 problem(s)", validated.output
     tested = invoke("ruleset", "test", base / "mycity")
     assert tested.exit_code == 0 and "1 passed, 0 failed" in tested.output
     done = pytest_run(base, "-q", cwd=tmp_path)
@@ -216,8 +219,9 @@ def test_new_scaffold_validates_and_its_case_passes(tmp_path):
 
 def test_new_refuses_to_overwrite(tmp_path):
     base = tmp_path / "rulesets"
-    assert invoke("ruleset", "new", "mycity", "--dir", base).exit_code == 0
-    ruleset = next((base / "mycity").glob("*.yaml"))
+    made = invoke("ruleset", "new", "mycity", "--dir", base)
+    assert made.exit_code == 0 and f"zhunru ruleset validate {base / 'mycity'}" in made.output, made.output
+    [ruleset] = (base / "mycity").glob("*.yaml")
     ruleset.write_text(ruleset.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
     done = run_cli("ruleset", "new", "mycity", "--dir", str(base))
     assert done.returncode == 2

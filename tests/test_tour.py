@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 
 SECTION = "## The district office's workflow"
 EXPORT_DB = "export ZHUNRU_DB="
@@ -64,6 +64,7 @@ def output_of(outputs: dict[str, str], command: str) -> str:
     return found[0]
 
 
+@pytest.mark.slow  # every line of the tour as its own bash process: ~25 s per backend
 @pytest.mark.parametrize("backend", ["sqlite", "pg"])
 def test_readme_district_tour(backend, tmp_path, request):
     lines = tour_lines()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import REPO, RULESETS, run_cli
+from helpers import REPO, RULESETS, run_cli
 from zhunru.cli import cli
 from zhunru.errors import RulesetError
 from zhunru.decide.evaluate import Engine, parse_request
@@ -112,9 +112,10 @@ def test_every_problem_is_reported_not_just_the_first(tmp_path):
 
 
 def test_a_single_file_and_a_city_folder_validate(tmp_path):
-    for path in (RULESETS / "guangzhou", RULESETS / "guangzhou" / "2021.1.yaml"):
+    for path, files in ((RULESETS / "guangzhou", 2), (RULESETS / "guangzhou" / "2021.1.yaml", 1)):
         result = CliRunner().invoke(cli, ["ruleset", "validate", str(path)])
         assert result.exit_code == 0, result.output
+        assert result.output.strip() == f"{files} file(s), 0 problem(s)"
 
 
 def test_local_city_shadows_the_installed_one(tmp_path):
@@ -124,6 +125,7 @@ def test_local_city_shadows_the_installed_one(tmp_path):
     shutil.copytree(RULESETS / "guangzhou", root / "guangzhou")
     ok = CliRunner().invoke(cli, ["ruleset", "validate", str(root)])
     assert ok.exit_code == 0, ok.output
+    assert ok.output.strip() == "2 file(s), 0 problem(s)"  # the copy's two versions, nothing installed
     path = root / "guangzhou" / "2021.1.yaml"
     path.write_text(path.read_text(encoding="utf-8").replace("effective_from: 2021-01-01", "effective_from: 2020-06-01"),
                     encoding="utf-8")

@@ -22,7 +22,7 @@ def zhunru_ruleset_paths():
     return [RULESETS]
 
 
-def basis_required(request, decision, book):
+def basis_required(request, decision, city):
     """Example policy 第六条: an application for an off-list task must name its legal basis;
     without one the district office does not accept it (不予受理) — so it is rejected."""
     if request.kind != "task" or decision["category"] != "commissioned" or (request.basis or "").strip():

@@ -1,19 +1,107 @@
-"""A district's log for the notice, publication and report tests: requests decided by the real
-`zhunru evaluate`, the district body's acts written as log entries (act_record, the queue's own
-record), on SQLite and on PostgreSQL."""
+"""Plain helpers and constants shared by the tests (no fixtures: those live in conftest.py).
+
+Test modules import from here by name (`from helpers import run_cli`); conftest.py is never
+imported by name.
+
+- the repository, the shipped rulesets, the PostgreSQL server and a Bijie request;
+- the real console script (`run_cli`) and the CLI in-process (`zhunru`);
+- the district-office test city `testville` (tests/data/rulesets) and its community registry;
+- a district's log for the notice, publication and report tests (`TOUR`, `build`);
+- headless Chromium (`chromium`, `dump_dom`).
+"""
 from __future__ import annotations
 
 import json
 import os
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from conftest import bijie_request
-from zhunru.cli import cli
+REPO = Path(__file__).resolve().parent.parent
+RULESETS = REPO / "rulesets"
+PG_URL = os.environ.get("ZHUNRU_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
+
+def in_ci() -> bool:
+    """CI sets CI (.ci/run exports CI=true): slow tests run, missing services fail instead of skipping."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def bijie_request(**overrides) -> dict:
+    request = {
+        "city": "bijie", "date": "2021-05-01",
+        "department": {"name": "七星关区司法局", "level": "district", "role": "department"},
+        "kind": "task", "matter": "社区矫正",
+        "communities": [{"name": "洪山社区", "population": 8200, "households": 2900}],
+    }
+    request.update(overrides)
+    return request
+
+
+def run_cli(*args, input: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The real console script, as a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    exe = Path(sys.executable).with_name("zhunru")
+    return subprocess.run([str(exe), *args], input=input, capture_output=True, text=True, env=full_env, timeout=300)
+
+
+def zhunru(*args, input=None):
+    """The CLI in-process (click's CliRunner); InputError surfaces as result.exception."""
+    from click.testing import CliRunner
+
+    from zhunru.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
+
+
+def write_json(path: Path, data) -> Path:
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+# -- the district office (issue 4): the test city `testville` and a community registry ----------
+TEST_RULESETS = Path(__file__).resolve().parent / "data" / "rulesets"
+
+COMMUNITIES_CSV = """name,code,district,street,population,households
+洪山社区,QX-001,七星关区,市西街道,8200,2900
+南关社区,QX-002,七星关区,市西街道,5100,1750
+东门社区,QX-003,七星关区,市东街道,3333,1111
+洪山社区,HH-001,海湖区,洪山街道,4000,1500
+"""
+
+
+def registry_csv(tmp_path: Path, text: str = COMMUNITIES_CSV, name: str = "communities.csv",
+                 encoding: str = "utf-8") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def import_communities(tmp_path: Path, url: str) -> dict:
+    """`zhunru community import` of COMMUNITIES_CSV into a fresh log: all four rows added."""
+    result = zhunru("community", "import", registry_csv(tmp_path), "--db", url, "--format", "json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["added"], summary["updated"], summary["unchanged"]) == (4, 0, 0), summary
+    return summary
+
+
+def make_request(**overrides) -> dict:
+    request = {"city": "testville", "date": "2024-09-02",
+               "department": {"name": "测试区应急局", "level": "district", "role": "department"},
+               "kind": "task", "matter": "应急演练组织",
+               "communities": [{"name": "洪山社区", "population": 8200, "households": 2900}],
+               "funding": {"amount": 30000, "source": "区财政", "document": "测财〔2024〕9号"}}
+    request.update(overrides)
+    return request
+
+
+# -- a district's log for the notice, publication and report tests ------------------------------
+# Requests decided by the real `zhunru evaluate`, the district body's acts written as log entries
+# (act_record, the queue's own record), on SQLite and on PostgreSQL (the `tour` fixture).
 QX, JH = "七星关区", "金海湖新区"
 HONGSHAN = {"name": "洪山社区", "district": QX, "street": "市西街道", "population": 8200, "households": 2900}
 MAYUAN = {"name": "麻园社区", "district": QX, "street": "市东街道", "population": 6000, "households": 2000}
@@ -47,11 +135,6 @@ TOUR = {
 PUBLISHED = {"duty-2020", "assist", "plate", "approved", "staffed"}  # in 七星关区
 
 
-def zhunru(*args, input=None):
-    """The CLI in-process (click's CliRunner); InputError surfaces as result.exception."""
-    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
-
-
 def evaluate(url: str, request: dict) -> dict:
     result = zhunru("evaluate", "-", "--db", url, "--format", "json", input=json.dumps(request, ensure_ascii=False))
     assert result.exit_code == 0, result.output
@@ -80,19 +163,6 @@ def build(url: str) -> dict:
     return decisions
 
 
-@pytest.fixture(params=["sqlite", "pg"])
-def db(request, tmp_path) -> str:
-    """The same test on a real SQLite file and on the real PostgreSQL server."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'log.sqlite'}"
-    return request.getfixturevalue("pg_url")
-
-
-@pytest.fixture
-def tour(db) -> tuple[str, dict]:
-    return db, build(db)
-
-
 # -- headless Chromium -------------------------------------------------------------------------
 def chromium() -> str:
     """The Chromium binary; skip only when it is absent and this is not CI."""
@@ -100,7 +170,7 @@ def chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
-    if os.environ.get("CI"):
+    if in_ci():
         pytest.fail("chromium is not installed (.ci/run installs it with apt-get)")
     pytest.skip("chromium is not installed")
 
