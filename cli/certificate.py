@@ -44,7 +44,7 @@ def check(text, city, as_of, fmt, lang):
 
         engine = Engine(lang=lang)
         result = check_certificate(engine, text, city, on)
-        catalogue.remember(key, engine.book_for(city, on))
+        catalogue.remember(key, engine.book_for(city, on), on)
     click.echo(dump_json(result) if fmt == "json" else certificate_text(result, lang))
 
 

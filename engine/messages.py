@@ -36,6 +36,9 @@ REASONS = {
                    "'{matter}' is on no list; the ruleset's catch-all clause decides."),
     "NOT_COVERED": ("规则集对「{matter}」没有规定,须经区(县)社区工作领导协调机构审批。",
                     "The ruleset says nothing about '{matter}': the district body must decide."),
+    "VERSION_ENDED": ("本规则集版本 {version} 自 {end} 起已不在有效期内,尚无新版本;本决定仍按该版本作出,仅供参考。",
+                      "Ruleset version {version} is no longer in force from {end} and no later version exists: "
+                      "the decision still follows it and is advisory."),
     "PROPOSAL_ADVISORY": ("本规则集状态为「{status}」,不是正式生效的规定:本决定仅供参考。",
                           "This ruleset's status is '{status}', not in force: this decision is advisory."),
 }
@@ -64,7 +67,7 @@ LABELS = {
     "outcome": ("结论", "Outcome"), "category": ("类别", "Category"), "matter": ("事项", "Matter"),
     "ruleset": ("规则集", "Ruleset"), "reasons": ("理由", "Reasons"), "source": ("依据", "Source"),
     "funding": ("经费", "Funding"), "required": ("应附", "required"), "attached": ("已附", "attached"),
-    "shortfall": ("差额", "shortfall"), "advisory": ("仅供参考(建议案/草案)", "advisory (proposal/draft)"),
+    "shortfall": ("差额", "shortfall"), "advisory": ("仅供参考(建议案、草案或已过有效期)", "advisory (a proposal, a draft, or past its end)"),
     "suggestions": ("您是否要找", "Did you mean"), "redirect": ("请前往", "Go instead to"),
     "verdict": ("证明", "Certificate"), "decision": ("决定编号", "Decision"), "request": ("申请编号", "Request"),
     "none": ("无标准", "no standard"), "logged": ("已记录", "logged"),
@@ -98,7 +101,7 @@ def cite(source: dict, title: str | None = None) -> str:
 # A decision stores each reason as {code, clause, values, source}: no words. The words are put
 # together where the reason is shown, in the language asked for: the message of its code with
 # its values, followed by the clause's own text (except for these notes, which stand alone).
-WITHOUT_CLAUSE_TEXT = frozenset({"LIST_PARTIAL_UNFUNDED", "NO_FUNDING_STANDARD", "PROPOSAL_ADVISORY"})
+WITHOUT_CLAUSE_TEXT = frozenset({"LIST_PARTIAL_UNFUNDED", "NO_FUNDING_STANDARD", "PROPOSAL_ADVISORY", "VERSION_ENDED"})
 
 
 def reason_message(reason: dict, lang: str = "zh", clause_text=None) -> str:

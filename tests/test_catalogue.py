@@ -38,7 +38,7 @@ def names(book) -> list[str]:
 def test_snapshot_answers_as_the_engine(city, on, lang):
     engine = Engine(lang=lang)
     book = engine.book_for(city, on)
-    snap = catalogue.compile_snapshot(book)
+    snap = catalogue.compile_snapshot(book, on)
     snap = json.loads(json.dumps(snap))  # plain data only: what the cache stores as JSON
     for text in names(book) + OFF_LIST:
         assert catalogue.answer(snap, text, lang) == check_certificate(engine, text, city, on), text
@@ -50,7 +50,7 @@ def test_any_text_gets_the_same_answer(text):
     assume(text.strip())  # the CLI refuses blank names before either path runs
     engine = Engine()
     on = dt.date(2020, 6, 1)
-    snap = catalogue.compile_snapshot(engine.book_for("bijie", on))
+    snap = catalogue.compile_snapshot(engine.book_for("bijie", on), on)
     assert catalogue.answer(snap, text, "zh") == check_certificate(engine, text, "bijie", on)
 
 

@@ -151,8 +151,19 @@ def test_shipped_versions_by_date():
     assert (old.ruleset.version, new.ruleset.version) == ("2016.1", "2021.1")
     advisory = engine.evaluate(parse_request(bijie_request(city="tianjiaan", date="2019-01-01")))
     assert advisory.advisory is True
+    # past the end of a city's last version, that version still decides, advisory, saying so
+    ended = engine.evaluate(parse_request(bijie_request(city="guandu", date="2022-01-01")))
+    assert (ended.ruleset.version, ended.advisory) == ("2016.1", True)
+    assert ended.reasons[-1].code == "VERSION_ENDED" and ended.reasons[-1].values["end"] == "2021-01-01"
+    assert "自 2021-01-01 起已不在有效期内" in ended.reasons[-1].text()
+    # before a city's first version there is nothing to decide with
     with pytest.raises(InputError, match="^date: no guandu ruleset"):
-        engine.evaluate(parse_request(bijie_request(city="guandu", date="2022-01-01")))
+        engine.evaluate(parse_request(bijie_request(city="guandu", date="2015-06-01")))
+    # a city may be named as people write it
+    named = engine.evaluate(parse_request(bijie_request(city="畢節市")))
+    assert named.ruleset.id == "bijie"
+    with pytest.raises(InputError, match="^city: unknown city '上海'"):
+        engine.evaluate(parse_request(bijie_request(city="上海")))
 
 
 def test_english_reasons():

@@ -43,8 +43,8 @@ def _plugin_rules(city: str) -> bool:
     return any(rule_list for rule_list in plugin_manager().hook.zhunru_city_rules(city=city))
 
 
-def compile_snapshot(book) -> dict:
-    """The certificate catalogue of a compiled Book, as plain data."""
+def compile_snapshot(book, on: dt.date | None = None) -> dict:
+    """The certificate catalogue of a compiled Book as plain data, for answers on the day `on`."""
     def clause(clause_id: str) -> dict:
         found, origin = book.clause(clause_id)
         return {"ref": origin.ref, "text": found.text, "text_en": found.text_en,
@@ -71,15 +71,18 @@ def compile_snapshot(book) -> dict:
     if commissioned:
         wanted.add(commissioned)
     leaf = book.leaf.ruleset
+    end = leaf.effective_to
+    ended = end if (on is not None and end is not None and on >= end) else None  # as loader.ended_on
     return {"ruleset": {"id": leaf.id, "version": leaf.version, "sha256": book.sha256},
-            "advisory": book.advisory, "status": leaf.status, "entries": entries, "names": names,
+            "advisory": book.advisory or ended is not None, "status": leaf.status,
+            "ended": ended.isoformat() if ended else None, "proposal": book.advisory, "entries": entries, "names": names,
             "codes": codes, "otherwise": otherwise, "commissioned": commissioned,
             "clauses": {cid: clause(cid) for cid in sorted(wanted)}}
 
 
-def remember(key: str | None, book) -> None:
+def remember(key: str | None, book, on: dt.date) -> None:
     if key is not None and not _plugin_rules(book.leaf.ruleset.id):
-        ruleset_cache.store_data("catalogue", key, compile_snapshot(book))
+        ruleset_cache.store_data("catalogue", key, compile_snapshot(book, on))
 
 
 def answer(snap: dict, text: str, lang: str) -> dict:
@@ -101,8 +104,11 @@ def answer(snap: dict, text: str, lang: str) -> dict:
     else:
         clause_id = snap["commissioned"]
     reasons = [_reason(snap, code, clause_id, lang, True, matter=matter, department="社区居民委员会")]
-    if snap["advisory"]:
+    if snap["proposal"]:
         reasons.append(_reason(snap, "PROPOSAL_ADVISORY", clause_id, lang, False, status=snap["status"]))
+    if snap["ended"]:
+        reasons.append(_reason(snap, "VERSION_ENDED", clause_id, lang, False, version=snap["ruleset"]["version"],
+                               end=snap["ended"]))
     certificate = None
     if entry is not None:
         certificate = {"code": entry["code"], "name": entry["name"], "list": entry["list"],

@@ -11,6 +11,7 @@ def check_certificate(engine: Engine, text: str, city: str, on: dt.date | None =
     """The contract's certificate answer: verdict, certificate, reasons (in `lang`, by default
     the engine's), suggestions, redirect."""
     lang = lang or engine.lang
+    city = engine.registry.city_id(city)
     request = Request.model_validate({
         "city": city, "date": (on or dt.date.today()).isoformat(), "kind": "certificate", "matter": text.strip(),
         "department": Department(name="社区居民委员会", level="street", role="department").model_dump(),

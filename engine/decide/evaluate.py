@@ -21,7 +21,7 @@ from zhunru.rulebook.book import Book, Entry, compile_book
 from zhunru.errors import InputError
 from zhunru.decide.funding import required_total
 from zhunru.rulebook.loaded import describe_validation
-from zhunru.rulebook.loader import Registry, default_registry
+from zhunru.rulebook.loader import Registry, default_registry, ended_on
 from zhunru.models import Decision, FundingCheck, MatterRef, Reason, Request, RulesetRef
 
 SEVERITY = {"admitted": 0, "needs_approval": 1, "rejected": 2}
@@ -221,6 +221,10 @@ class Engine:
         if book.advisory:
             reasons.append(self._reason(book, "PROPOSAL_ADVISORY", reasons[0].clause.rsplit("#", 1)[1],
                                         status=book.leaf.ruleset.status))
+        ended = ended_on(book.leaf, request.date)
+        if ended is not None:
+            reasons.append(self._reason(book, "VERSION_ENDED", reasons[0].clause.rsplit("#", 1)[1],
+                                        version=book.leaf.ruleset.version, end=ended.isoformat()))
         verdict = None
         if kind == "certificate":
             verdict = {"duty": "must_issue", "forbidden": "must_not_issue"}.get(category)
@@ -232,7 +236,7 @@ class Engine:
             matter=MatterRef(code=entry.item.key if entry else None, name=p.matter_name),
             reasons=reasons, funding=p.funding,
             ruleset=RulesetRef(id=book.leaf.ruleset.id, version=book.leaf.ruleset.version, sha256=book.sha256),
-            advisory=book.advisory, verdict=verdict,
+            advisory=book.advisory or ended is not None, verdict=verdict,
             suggestions=[] if entry else self._suggest(book, kind, request.matter))
 
     def _reasons(self, book, request, entry: Entry | None, code, values, funding, facts) -> list[Reason]:
@@ -261,14 +265,15 @@ class Engine:
         return [self._reason(book, code, self._fallback_clause(book), **values)]
 
     def _city_rules(self, request, book, outcome, category, reasons):
-        rules_for_city = self._city_rule_lists.get(request.city)
+        city = book.leaf.ruleset.id  # the id, also when the request names the city 毕节
+        rules_for_city = self._city_rule_lists.get(city)
         if rules_for_city is None:
             if self.plugins is None:
                 from zhunru.plugins import plugin_manager
 
                 self.plugins = plugin_manager()
-            rules_for_city = self._city_rule_lists[request.city] = [
-                rule for rule_list in self.plugins.hook.zhunru_city_rules(city=request.city)
+            rules_for_city = self._city_rule_lists[city] = [
+                rule for rule_list in self.plugins.hook.zhunru_city_rules(city=city)
                 for rule in rule_list or []]
         extras = []
         for rule in rules_for_city:

@@ -2,7 +2,8 @@
 `zhunru ruleset validate` reports (one Problem per line: file, clause, what is wrong).
 
 * city time (`city_problems`, run by loader.Registry.versions): folder ≠ id, file name ≠
-  version, duplicate clause ids, quotes not verbatim or source documents missing from sources/,
+  version, duplicate clause ids, quotes not verbatim or source documents (a clause's or a
+  `sources:` entry's) missing from sources/,
   contradicting lists and names or aliases that collide after normalisation, caps exceeded,
   overlapping versions;
 * chain time (`chain_problems`, run by loader.Registry.chain): clause ids a parent already uses,
@@ -62,9 +63,20 @@ def file_problems(item: LoadedRuleset) -> list[Problem]:
         if clause.id in seen:
             out.append(Problem(file, clause.id, "clause id is used twice"))
         seen.add(clause.id)
+    out.extend(_check_source_list(item))
     out.extend(_check_quotes(item, clauses))
     out.extend(_check_names(item))
     out.extend(_check_caps(item))
+    return out
+
+
+def _check_source_list(item: LoadedRuleset) -> list[Problem]:
+    """Each document the top-level `sources:` list names is a file under sources/."""
+    out = []
+    for i, doc in enumerate(item.ruleset.sources):
+        if doc.document is not None and not (item.sources_dir / Path(doc.document).name).is_file():
+            out.append(Problem(str(item.path), f"sources[{i}].document",
+                               f"{doc.document!r} is not in {item.sources_dir}"))
     return out
 
 

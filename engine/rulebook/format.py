@@ -168,6 +168,8 @@ class Ruleset(Strict):
     id: str = Field(..., pattern=r"^[a-z][a-z0-9_]*$")
     version: str
     title: str
+    names: list[str] = Field(default_factory=list,
+                             description="the city's names as people type them (毕节市, 毕节): `--city 毕节` finds this city")
     issuer: str
     effective_from: dt.date
     effective_to: dt.date | None = Field(None, description="exclusive; null means open-ended")

@@ -37,6 +37,29 @@ def describe_validation(exc: ValidationError) -> list[str]:
     return lines
 
 
+def schema_problems(exc: ValidationError, data: dict, raw: bytes) -> list[tuple[str, str]]:
+    """(clause id or field path, what is wrong) per pydantic error of a ruleset file, naming the
+    field and the YAML line where it is (or, for a missing field, where it belongs):
+    `caps.assist_items` / `YAML line 7: Input should be a valid integer`, or inside a clause
+    `TC-ADM-01` / `clauses.0.source: YAML line 14: Field required`."""
+    from zhunru.rulebook.safe_yaml import locate_path
+
+    out = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if not loc:  # a check of the whole ruleset names its field first ("effective_to must be after …")
+            first = msg.split(" ", 1)[0]
+            loc = (first,) if first in data else ()
+        if err["type"].startswith("date") and isinstance(err.get("input"), str):
+            msg = f"{err['input']!r} is not a valid date (YYYY-MM-DD)"
+        path = ".".join(str(p) for p in loc) or "-"
+        clause, line = locate_path(raw, loc)
+        detail = f"YAML line {line}: {msg}" if line else msg
+        out.append((clause, f"{path}: {detail}") if clause else (path, detail))
+    return out
+
+
 @dataclass(frozen=True)
 class LoadedRuleset:
     """One ruleset file: the validated model, where it came from and its content hash."""
@@ -61,5 +84,6 @@ def load_file(path: Path) -> LoadedRuleset:
     try:
         model = Ruleset.model_validate(data)
     except ValidationError as exc:
-        raise RulesetError(f"{path}: {describe_validation(exc)[0]}") from None
+        field, detail = schema_problems(exc, data, raw)[0]
+        raise RulesetError(f"{path}: {field}: {detail}") from None
     return LoadedRuleset(model, path, hashlib.sha256(raw).hexdigest())

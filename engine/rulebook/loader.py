@@ -40,7 +40,26 @@ class Registry:
     def cities(self) -> list[str]:
         return sorted(self._files)
 
+    def city_id(self, name: str) -> str:
+        """The city's id for its id or one of its names (毕节, 毕节市, 畢節: after normalisation)."""
+        if name in self._files:
+            return name
+        from zhunru.rulebook.normalize import normalize
+
+        wanted = normalize(name)
+        for city in self.cities():
+            try:
+                versions = self.versions(city)
+            except RulesetError:  # a broken city elsewhere must not hide the one asked for
+                continue
+            if any(wanted == normalize(n) for v in versions for n in (city, *v.ruleset.names)):
+                return city
+        known = ", ".join(self.cities()) or "none"
+        raise RulesetError(f"city: unknown city {name!r} (known: {known})")
+
     def versions(self, city: str) -> list[LoadedRuleset]:
+        if city not in self._files and city not in self._loaded:
+            city = self.city_id(city)
         if city not in self._loaded:
             if city not in self._files:
                 known = ", ".join(self.cities()) or "none"
@@ -67,12 +86,16 @@ class Registry:
         return sorted(loaded, key=lambda r: r.ruleset.effective_from)
 
     def in_force(self, city: str, on: dt.date) -> LoadedRuleset:
-        """The version effective on `on` (effective_from ≤ on < effective_to)."""
+        """The version effective on `on` (effective_from ≤ on < effective_to). Past the end of
+        the city's last version, that version (the decision says it has ended: `ended_on`)."""
         versions = self.versions(city)
         for item in versions:
             r = item.ruleset
             if r.effective_from <= on and (r.effective_to is None or on < r.effective_to):
                 return item
+        last = versions[-1] if versions else None
+        if last is not None and last.ruleset.effective_to is not None and on >= last.ruleset.effective_to:
+            return last
         spans = "; ".join(f"{v.ruleset.version}: {v.ruleset.effective_from}–{v.ruleset.effective_to or ''}"
                           for v in versions)
         raise RulesetError(f"date: no {city} ruleset is in force on {on} (versions: {spans})")
@@ -110,6 +133,12 @@ class Registry:
                 raise RulesetError(f"{problems[0]} (zhunru ruleset validate lists every problem)")
             self._checked.add(key)
         return chain
+
+
+def ended_on(leaf: LoadedRuleset, on: dt.date) -> dt.date | None:
+    """The end date of `leaf` when `on` is past it (the last version deciding after its end)."""
+    end = leaf.ruleset.effective_to
+    return end if end is not None and on >= end else None
 
 
 @functools.cache

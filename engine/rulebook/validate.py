@@ -2,30 +2,32 @@
 
 The same checks guard the engine, so a ruleset that fails them is never used for a decision:
 
-* read time (loader.load_file): YAML syntax, tags, aliases, size, UTF-8; the schema (types,
-  unknown keys, a clause without a source, effective_to not after effective_from);
+* read time (loader.load_file): YAML syntax, tags, aliases, duplicate keys, impossible dates,
+  size, UTF-8; the schema (types, unknown keys, a clause without a source, effective_to not after
+  effective_from), each naming its field and YAML line;
 * city time (loader.Registry.versions → `city_problems`): folder ≠ id, file name ≠ version,
-  duplicate clause ids, quotes not verbatim or source documents missing from sources/,
-  contradicting lists and names or aliases that collide after normalisation, caps exceeded,
-  overlapping versions;
+  duplicate clause ids, quotes not verbatim or source documents (a clause's or a `sources:`
+  entry's) missing from sources/, contradicting lists and names or aliases that collide after
+  normalisation, caps exceeded, overlapping versions;
 * chain time (loader.Registry.chain → `chain_problems`): missing parents, `extends` cycles,
   clause ids a parent already uses, references to clauses the chain does not have.
 
-`validate_path` runs them all and reports every problem instead of stopping at the first.
+`validate_path` runs them all and reports every problem instead of stopping at the first, and
+one authoring check the engine does not run (`case_problems`): every version has cases.
 """
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from zhunru.errors import RulesetError
 from zhunru.rulebook.checks import Problem, chain_problems, city_problems
-from zhunru.rulebook.loaded import LoadedRuleset, describe_validation, read_yaml
+from zhunru.rulebook.loaded import LoadedRuleset, read_yaml, schema_problems
 from zhunru.rulebook.loader import Registry, ruleset_roots
 from zhunru.rulebook.format import Ruleset
+from zhunru.rulebook.safe_yaml import YamlError
 
 def ruleset_files(path: Path) -> list[Path]:
     """A ruleset file, a city folder, or a folder of city folders."""
@@ -65,6 +67,7 @@ def validate_path(path: Path) -> tuple[list[Problem], int]:
                 problems.append(problem)
             elif chain is not None:
                 problems.extend(chain_problems(chain))
+    problems.extend(case_problems(loaded))
     order = {str(f): i for i, f in enumerate(files)}
     problems.sort(key=lambda p: order.get(p.file, len(order)))  # stable: file order, then check order
     return problems, len(files)
@@ -73,12 +76,11 @@ def validate_path(path: Path) -> tuple[list[Problem], int]:
 def _load(file: Path, problems: list[Problem]) -> LoadedRuleset | None:
     try:
         data, raw = read_yaml(file)
+    except YamlError as exc:  # "FILE: FIELD: YAML line N: problem", the field "-" where none is known
+        problems.append(Problem(str(file), exc.field, exc.detail))
+        return None
     except RulesetError as exc:
-        message = str(exc).removeprefix(f"{file}")
-        line = re.match(r" \(line (\d+)\): ", message)
-        if line:  # the loader's "FILE (line N): problem" becomes "FILE: -: YAML line N: problem"
-            message = f"YAML line {line.group(1)}: {message[line.end():]}"
-        problems.append(Problem(str(file), "-", message.lstrip(": ")))
+        problems.append(Problem(str(file), "-", str(exc).removeprefix(f"{file}").lstrip(": ")))
         return None
     if not isinstance(data, dict):
         problems.append(Problem(str(file), "-", "a ruleset is a YAML mapping"))
@@ -86,25 +88,39 @@ def _load(file: Path, problems: list[Problem]) -> LoadedRuleset | None:
     try:
         model = Ruleset.model_validate(data)
     except ValidationError as exc:
-        for line in describe_validation(exc):
-            problems.append(Problem(str(file), _clause_at(data, line), f"schema: {line}"))
+        for field, detail in schema_problems(exc, data, raw):
+            problems.append(Problem(str(file), field, detail))
         return None
     return LoadedRuleset(model, file, hashlib.sha256(raw).hexdigest())
 
 
-def _clause_at(data: dict, line: str) -> str:
-    """The id of the clause an error path points into, where there is one."""
-    node, found = data, "-"
-    for part in line.split(":", 1)[0].split("."):
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            break
-        if isinstance(node, dict) and isinstance(node.get("id"), str):
-            found = node["id"]
-    return found
+def case_problems(loaded: list[LoadedRuleset]) -> list[Problem]:
+    """A version no case file under its city's cases/ names (`ruleset: city@version` with at least
+    one case) has nothing that shows what it decides. An authoring check: `ruleset validate`
+    runs it, the engine does not (cases are not part of a ruleset)."""
+    out: list[Problem] = []
+    named: dict[Path, dict[str, int]] = {}  # cases folder → ref → number of cases
+    for item in loaded:
+        folder = item.path.parent / "cases"
+        if folder not in named:
+            named[folder] = {}
+            for case_file in sorted(folder.glob("*.yaml")):
+                try:
+                    data, _ = read_yaml(case_file)
+                except YamlError as exc:
+                    out.append(Problem(str(case_file), exc.field, exc.detail))
+                    continue
+                except RulesetError as exc:
+                    out.append(Problem(str(case_file), "-", str(exc).removeprefix(f"{case_file}").lstrip(": ")))
+                    continue
+                if isinstance(data, dict) and isinstance(data.get("ruleset"), str):
+                    cases = data.get("cases")
+                    count = len(cases) if isinstance(cases, list) else 0
+                    ref = data["ruleset"].strip()
+                    named[folder][ref] = named[folder].get(ref, 0) + count
+        if not named[folder].get(item.ref):
+            out.append(Problem(str(item.path), "cases", f"no cases for {item.ref} in {folder}"))
+    return out
 
 
 def _walk(item: LoadedRuleset, registry: Registry, cycles: set[frozenset[str]]):
