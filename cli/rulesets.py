@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from zhunru.errors import InputError
+
 from .common import CONTEXT, dump_json, output_options
 
 
@@ -52,14 +54,28 @@ def list_(fmt, lang):
 
 @ruleset.command("show", context_settings=CONTEXT)
 @click.argument("ref", metavar="CITY[@VERSION]")
+@click.option("--concordance", is_flag=True,
+              help="The city's sources sentence by sentence, each beside the clauses that implement it "
+                   "(or why none does): rulesets/<city>/concordance.yaml.")
 @output_options
-def show(ref, fmt, lang):
-    """Show a ruleset: metadata and the size and coverage of each list."""
+def show(ref, concordance, fmt, lang):
+    """Show a ruleset: metadata and the size and coverage of each list.
+
+    \b
+    Examples:
+      zhunru ruleset show bijie
+      zhunru ruleset show 毕节@2017.1 --format json
+      zhunru ruleset show bijie --concordance     # law and rules side by side
+    """
     from zhunru.kinds import LISTS
     from zhunru.rulebook.loader import default_registry
 
-    item = default_registry().by_ref(ref)
+    registry = default_registry()
+    item = registry.by_ref(ref)
     r = item.ruleset
+    if concordance:
+        _show_concordance(item, registry.versions(r.id), fmt)
+        return
     if fmt == "json":
         click.echo(dump_json({"ref": item.ref, "sha256": item.sha256, "path": str(item.path),
                               "ruleset": r.model_dump(mode="json", exclude_none=True)}))
@@ -88,6 +104,27 @@ def show(ref, fmt, lang):
     click.echo(f"  sha256 {item.sha256}")
 
 
+def _show_concordance(item, versions, fmt) -> None:
+    from zhunru.rulebook.concordance import FILE, side_by_side
+
+    rows = side_by_side(item.path.parent, versions)
+    if not rows:
+        raise InputError(f"CITY: {item.ruleset.id} has no {FILE} beside its rulesets")
+    if fmt == "json":
+        click.echo(dump_json(rows))
+        return
+    document = None
+    for row in rows:
+        if row["document"] != document:
+            document = row["document"]
+            click.echo(f"《{document}》")
+        click.echo(f"  “{row['sentence']}”" + (f"  ({row['where']})" if row["where"] else ""))
+        for clause in row["clauses"]:
+            click.echo(f"      → {clause['id']}: {clause['text'] or '(no such clause)'}")
+        if row["not_modelled"]:
+            click.echo(f"      → 未建模 not modelled: {row['not_modelled']}")
+
+
 @ruleset.command("validate", context_settings=CONTEXT)
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -95,11 +132,14 @@ def validate(path, fmt):
     """Validate ruleset files: a file, a city folder, or a folder of cities.
 
     \b
-    Checks the schema, unique clause ids, that every {document, quote} occurs verbatim in a
-    file under the ruleset's sources/, contradicting lists (duty and negative, must and
-    must_not), caps, overlapping versions of a city, extends cycles or missing parents,
-    references to unknown clauses, and names or aliases that collide after normalisation.
-    Exit 0 when valid; 1 with one line per problem: FILE: CLAUSE: what is wrong.
+    Checks the YAML (no duplicate keys, aliases or python tags; real dates) and the schema,
+    each error with its field and YAML line; unique clause ids, that every {document, quote}
+    occurs verbatim in a file under the ruleset's sources/ and every `sources:` document is
+    there, contradicting lists (duty and negative, must and must_not), caps, overlapping
+    versions of a city, extends cycles or missing parents, references to unknown clauses,
+    names or aliases that collide after normalisation, and that a case file under
+    <city>/cases/ names each version (`ruleset: city@version`) with at least one case.
+    Exit 0 when valid; 1 with one line per problem: FILE: CLAUSE-or-field: what is wrong.
     """
     from zhunru.rulebook.validate import validate_path
 
@@ -142,7 +182,8 @@ def test(path, fmt, lang):
 @click.argument("b", metavar="B")
 @output_options
 def diff(a, b, fmt, lang):
-    """What ruleset B adds, removes and moves between lists relative to A, and the burden delta.
+    """What ruleset B adds, removes and moves between lists relative to A, the burden delta,
+    and changed caps, maximum counts (max_count) and list coverage.
 
     \b
     A and B are CITY@VERSION (from the installed plugins) or paths to ruleset files.

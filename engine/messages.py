@@ -39,6 +39,11 @@ REASONS = {
     "VERSION_ENDED": ("本规则集版本 {version} 自 {end} 起已不在有效期内,尚无新版本;本决定仍按该版本作出,仅供参考。",
                       "Ruleset version {version} is no longer in force from {end} and no later version exists: "
                       "the decision still follows it and is advisory."),
+    "SOURCE_DRAFT": ("所依据的《{document}》为征求意见稿,不是正式生效的文件:本决定仅供参考。",
+                     "The decision rests on '{document}', a consultation draft (征求意见稿), not an adopted text: "
+                     "it is advisory."),
+    "SOURCE_PROPOSAL": ("所依据的《{document}》为建议案,不是正式生效的文件:本决定仅供参考。",
+                        "The decision rests on '{document}', a proposal (建议案), not an adopted text: it is advisory."),
     "PROPOSAL_ADVISORY": ("本规则集状态为「{status}」,不是正式生效的规定:本决定仅供参考。",
                           "This ruleset's status is '{status}', not in force: this decision is advisory."),
 }
@@ -101,7 +106,8 @@ def cite(source: dict, title: str | None = None) -> str:
 # A decision stores each reason as {code, clause, values, source}: no words. The words are put
 # together where the reason is shown, in the language asked for: the message of its code with
 # its values, followed by the clause's own text (except for these notes, which stand alone).
-WITHOUT_CLAUSE_TEXT = frozenset({"LIST_PARTIAL_UNFUNDED", "NO_FUNDING_STANDARD", "PROPOSAL_ADVISORY", "VERSION_ENDED"})
+WITHOUT_CLAUSE_TEXT = frozenset({"LIST_PARTIAL_UNFUNDED", "NO_FUNDING_STANDARD", "PROPOSAL_ADVISORY", "VERSION_ENDED",
+                                 "SOURCE_DRAFT", "SOURCE_PROPOSAL"})
 
 
 def reason_message(reason: dict, lang: str = "zh", clause_text=None) -> str:

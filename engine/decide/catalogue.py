@@ -47,8 +47,11 @@ def compile_snapshot(book, on: dt.date | None = None) -> dict:
     """The certificate catalogue of a compiled Book as plain data, for answers on the day `on`."""
     def clause(clause_id: str) -> dict:
         found, origin = book.clause(clause_id)
+        doc = next((d for d in origin.ruleset.sources
+                    if found.source.document is not None and d.document == found.source.document), None)
         return {"ref": origin.ref, "text": found.text, "text_en": found.text_en,
-                "source": {k: v for k, v in found.source.model_dump().items() if v is not None}}
+                "source": {k: v for k, v in found.source.model_dump().items() if v is not None},
+                "document": {"title": doc.title, "status": doc.status} if doc and doc.status != "in_force" else None}
 
     entries, wanted = [], set()
     names: dict[str, int] = {}
@@ -106,6 +109,10 @@ def answer(snap: dict, text: str, lang: str) -> dict:
     reasons = [_reason(snap, code, clause_id, lang, True, matter=matter, department="社区居民委员会")]
     if snap["proposal"]:
         reasons.append(_reason(snap, "PROPOSAL_ADVISORY", clause_id, lang, False, status=snap["status"]))
+    document = snap["clauses"][clause_id]["document"]
+    if document is not None:  # as Engine._not_binding
+        reasons.append(_reason(snap, f"SOURCE_{document['status'].upper()}", clause_id, lang, False,
+                               document=document["title"]))
     if snap["ended"]:
         reasons.append(_reason(snap, "VERSION_ENDED", clause_id, lang, False, version=snap["ruleset"]["version"],
                                end=snap["ended"]))
@@ -116,7 +123,7 @@ def answer(snap: dict, text: str, lang: str) -> dict:
     return {"query": text, "verdict": VERDICTS.get(category, "unknown"), "certificate": certificate,
             "reasons": reasons, "suggestions": [] if entry else _suggestions(snap, text),
             "redirect": entry["redirect"] if entry else None, "ruleset": snap["ruleset"],
-            "advisory": snap["advisory"]}
+            "advisory": snap["advisory"] or document is not None}
 
 
 def _reason(snap: dict, code: str, clause_id: str, lang: str, with_text: bool, **values) -> dict:

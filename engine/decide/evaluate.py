@@ -221,6 +221,9 @@ class Engine:
         if book.advisory:
             reasons.append(self._reason(book, "PROPOSAL_ADVISORY", reasons[0].clause.rsplit("#", 1)[1],
                                         status=book.leaf.ruleset.status))
+        not_binding = self._not_binding(book, reasons)
+        for document, status, clause_id in not_binding:
+            reasons.append(self._reason(book, f"SOURCE_{status.upper()}", clause_id, document=document))
         ended = ended_on(book.leaf, request.date)
         if ended is not None:
             reasons.append(self._reason(book, "VERSION_ENDED", reasons[0].clause.rsplit("#", 1)[1],
@@ -236,8 +239,25 @@ class Engine:
             matter=MatterRef(code=entry.item.key if entry else None, name=p.matter_name),
             reasons=reasons, funding=p.funding,
             ruleset=RulesetRef(id=book.leaf.ruleset.id, version=book.leaf.ruleset.version, sha256=book.sha256),
-            advisory=book.advisory or ended is not None, verdict=verdict,
+            advisory=book.advisory or ended is not None or bool(not_binding), verdict=verdict,
             suggestions=[] if entry else self._suggest(book, kind, request.matter))
+
+    def _not_binding(self, book: Book, reasons: list[Reason]) -> list[tuple[str, str, str]]:
+        """(document title, status, clause id) of each draft or proposal document a reason's
+        clause quotes, once per document (the ruleset's `sources:` give each document's status)."""
+        found: dict[str, tuple[str, str, str]] = {}
+        for reason in reasons:
+            clause_id = reason.clause.rsplit("#", 1)[1]
+            if clause_id not in book.clauses:
+                continue
+            clause, origin = book.clause(clause_id)
+            document = clause.source.document
+            if document is None or document in found:
+                continue
+            for doc in origin.ruleset.sources:
+                if doc.document == document and doc.status != "in_force":
+                    found[document] = (doc.title, doc.status, clause_id)
+        return list(found.values())
 
     def _reasons(self, book, request, entry: Entry | None, code, values, funding, facts) -> list[Reason]:
         reasons: list[Reason] = []

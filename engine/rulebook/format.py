@@ -158,9 +158,13 @@ class Deadlines(Strict):
 
 
 class SourceDoc(Strict):
+    """A document the ruleset's clauses quote (under sources/) or a law they cite."""
+
     document: str | None = None
     law: str | None = None
     title: str
+    status: Status = Field("in_force", description="in_force; draft (征求意见稿) or proposal (建议案): a decision "
+                                                   "resting on a clause quoting it is advisory and names it")
     note: str | None = None
 
 

@@ -31,7 +31,7 @@ class Registry:
             if not root.is_dir():
                 continue
             for city_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
-                files = sorted(p for p in city_dir.glob("*.yaml"))
+                files = sorted(p for p in city_dir.glob("*.yaml") if p.name not in NOT_VERSIONS)
                 # The first root that has a city provides all its versions: a folder being
                 # validated or tested shadows an installed city of the same id, never mixes with it.
                 if files and city_dir.name not in self._files:
@@ -133,6 +133,9 @@ class Registry:
                 raise RulesetError(f"{problems[0]} (zhunru ruleset validate lists every problem)")
             self._checked.add(key)
         return chain
+
+
+NOT_VERSIONS = {"concordance.yaml"}  # a city folder's YAML files that are not ruleset versions
 
 
 def ended_on(leaf: LoadedRuleset, on: dt.date) -> dt.date | None:
