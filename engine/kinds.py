@@ -15,6 +15,9 @@ LISTS: dict[str, tuple[str, ...]] = {
     **{kind: ("forbidden", "allowed") for kind in LISTED_KINDS},
 }
 
+# the lists that refuse: what may be reached through a colloquial name (never issuing or admitting)
+REFUSING: frozenset[str] = frozenset({"negative", "must_not_issue", "forbidden"})
+
 # pairs of lists of one kind that must never name the same thing
 CONTRADICTIONS: dict[str, list[tuple[str, str]]] = {
     "task": [("duty", "negative"), ("assist", "negative"), ("duty", "assist")],

@@ -26,6 +26,9 @@ REASONS = {
                             "The ruleset sets no funding standard for this matter; attached funding or staff satisfies the rule."),
     "CERT_MUST_ISSUE": ("「{matter}」属于社区应当出具的证明。", "'{matter}' is a certificate the community must issue."),
     "CERT_MAY_ISSUE": ("「{matter}」属于社区可以出具的证明。", "'{matter}' is a certificate the community may issue."),
+    "CERT_BASIS_STATED": ("「{matter}」不在证明清单中;申请写明了法律依据,须由工作人员核实该依据属于社区职责后决定是否出具。",
+                          "'{matter}' is on no certificate list; the request states a legal basis, so a person checks "
+                          "that it lies within the committee's duties and decides."),
     "CERT_MUST_NOT_ISSUE": ("「{matter}」属于社区不应出具的证明。", "'{matter}' is a certificate the community must not issue."),
     "ALLOWED": ("「{matter}」在允许范围内,予以准入。", "'{matter}' is allowed: admitted."),
     "FORBIDDEN": ("「{matter}」在禁止之列,不予准入。", "'{matter}' is forbidden: refused."),

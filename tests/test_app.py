@@ -85,7 +85,7 @@ def test_the_log_stores_decisions_without_words(sqlite_url):
     assert reason["values"] == {"matter": "入户经济普查", "department": "七星关区司法局"}
     assert "不予准入" not in entry.payload_json and "refused" not in entry.payload_json
     zh, en = decision.shown("zh"), decision.shown("en")
-    assert "不予准入" in zh["reasons"][0]["message"] and "清单外的部门工作需进社区" in zh["reasons"][0]["message"]
+    assert "不予准入" in zh["reasons"][0]["message"] and "部门工作需进社区,须经县(区)级" in zh["reasons"][0]["message"]
     assert "is refused" in en["reasons"][0]["message"] and "coordination body" in en["reasons"][0]["message"]
 
 

@@ -48,7 +48,7 @@ BAD = [
     ("date as number", _json(date=20210501), [], "date"),
     ("unknown city", _json(city="atlantis"), [], "city"),
     ("bijie before its ruleset", _json(date="2010-01-01"), [], "date"),
-    ("guandu after its ruleset", _json(city="guandu", date="2022-06-01"), [], "date"),
+    ("guandu before its ruleset", _json(city="guandu", date="2015-06-01"), [], "date"),
     ("bad --as-of", GOOD, ["--as-of", "tomorrow"], "--as-of"),
     ("--as-of no version covers", GOOD, ["--as-of", "2010-01-01"], "date"),
     ("empty input", b"", [], "empty"),

@@ -27,7 +27,7 @@ from zhunru.rulebook import cache
 from zhunru.rulebook.loader import Registry
 from zhunru.rulebook.roots import ruleset_roots
 
-CERT = ("cert", "check", "亲属关系证明", "--city", "bijie", "--as-of", "2019-06-01", "--format", "json")
+CERT = ("cert", "check", "亲属关系证明", "--city", "bijie", "--as-of", "2021-06-01", "--format", "json")
 REQUEST = str(REPO / "examples" / "requests" / "task-assist.json")  # bijie, 社区矫正: admitted as BJ-AS-02
 EVALUATE = ("evaluate", REQUEST, "--format", "json", "--no-log")
 
@@ -168,7 +168,7 @@ def test_a_forged_catalogue_snapshot_is_ignored_and_rewritten(where):
 def test_an_entry_moved_to_another_key_is_a_miss(where):
     """The MAC covers the entry's kind and key: a true entry for another date, or another city,
     is not an answer for this one."""
-    other = ("cert", "check", "亲属关系证明", "--city", "bijie", "--as-of", "2019-06-02", "--format", "json")
+    other = ("cert", "check", "亲属关系证明", "--city", "bijie", "--as-of", "2021-06-02", "--format", "json")
     cli_json(*CERT)
     first = set(entries(where.cache, "catalogue"))
     cli_json(*other)

@@ -43,7 +43,7 @@ def test_shipped_cases_pass():
 def test_shipped_rulesets_validate():
     result = invoke("ruleset", "validate", RULESETS)
     assert result.exit_code == 0, result.output
-    files = len(list(RULESETS.glob("*/*.yaml")))
+    files = len([p for p in RULESETS.glob("*/*.yaml") if p.name != "concordance.yaml"])
     assert result.output.strip().splitlines() == [f"{files} file(s), 0 problem(s)"]
 
 

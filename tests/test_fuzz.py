@@ -235,6 +235,7 @@ def city_dir():
     tmp = Path(tempfile.mkdtemp())
     city = tmp / "bijie"
     shutil.copytree(RULESETS / "bijie" / "sources", city / "sources")
+    shutil.copytree(RULESETS / "bijie" / "cases", city / "cases")  # so a valid mutation validates (exit 0)
     yield city
     shutil.rmtree(tmp)
 

@@ -97,23 +97,25 @@ def test_pytest_leaves_unrelated_cases_folders_alone(tmp_path):
 
 # -- diff --------------------------------------------------------------------------------
 
-def test_diff_guangzhou_before_and_after_the_cut():
+def test_diff_guangzhou_across_the_plans():
+    """Seed 001 reports the cut from 35 categories/175 items to 15/76 as a result of the 十三五 period,
+    so the 2016 version already carries 76 and the 十四五 plan starts from it: no change in the cap."""
     result = invoke("ruleset", "diff", "guangzhou@2016.1", "guangzhou@2021.1", "--format", "json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert (report["a"]["ref"], report["b"]["ref"]) == ("guangzhou@2016.1", "guangzhou@2021.1")
-    assert report["burden"]["assist_items"] == {"a": 175, "b": 76, "delta": -99, "a_from": "cap", "b_from": "cap"}
-    assert report["burden"]["assist_categories"]["a"] == 35 and report["burden"]["assist_categories"]["b"] == 15
-    assert {c["field"]: (c["a"], c["b"]) for c in report["caps"]} == {
-        "assist_categories": (35, 15), "assist_items": (175, 76)}
+    assert report["burden"]["assist_items"] == {"a": 76, "b": 76, "delta": 0, "a_from": "cap", "b_from": "cap"}
+    assert report["burden"]["assist_categories"]["a"] == 15 and report["burden"]["assist_categories"]["b"] == 15
+    assert report["caps"] == []
     assert {m["field"]: m["b"] for m in report["metadata"]}["effective_from"] == "2021-01-01"
-    # no items are invented in either version: the lists (inherited from national) do not move
-    assert report["added"] == report["removed"] == report["moved"] == []
+    # no city item is invented in either version; what arrives is national's 2020 certificate list
+    # (民发〔2020〕20号, from 2020-04-27), inherited by the 2021 version only
+    assert report["removed"] == report["moved"] == []
+    assert {(a["kind"], a["clause"].split("-")[0]) for a in report["added"]} == {("certificate", "NAT")}
     text = invoke("ruleset", "diff", "guangzhou@2016.1", "guangzhou@2021.1").output
-    assert "协助事项: 175 → 76 (-99, 上限)" in text
-    assert "协助事项类别: 35 → 15 (-20, 上限)" in text
+    assert "协助事项: 76 → 76 (+0, 上限)" in text
     english = invoke("ruleset", "diff", "guangzhou@2016.1", "guangzhou@2021.1", "--lang", "en").output
-    assert "assist items: 175 → 76 (-99, cap)" in english
+    assert "assist items: 76 → 76 (+0, cap)" in english
 
 
 POLICY = "移动测试市社区工作办法（测试用）\n第一条 社区协助做好出租屋信息采集、老年人信息采集。\n第二条 不得要求社区承担出租屋信息采集。\n第三条 社区协助做好垃圾分类宣传。\n第四条 社区基本工作经费每百户每年5000元。\n"
@@ -144,18 +146,34 @@ def _movecity(version: str, start: str, end: str | None, assist: list[tuple], ne
         """) + items(assist) + "  negative:\n    coverage: partial\n    items:\n" + items(negative)
 
 
+def _cases(city: Path, *refs: str) -> None:
+    """One case per version, so that `ruleset validate` finds cases for each."""
+    (city / "cases").mkdir(parents=True, exist_ok=True)
+    for ref in refs:
+        (city / "cases" / f"{ref.split('@')[1]}.yaml").write_text(textwrap.dedent(f"""\
+            ruleset: {ref}
+            cases:
+              - name: a national negative-list matter is rejected
+                request: {{city: {ref.split('@')[0]}, date: "2022-06-01", department: {{name: 某局, level: district}},
+                          kind: task, matter: 招商引资, communities: [{{name: 示例社区}}]}}
+                expect: {{outcome: rejected, category: negative}}
+            """), encoding="utf-8")
+
+
 def test_diff_moves_an_item_from_assist_to_negative(tmp_path):
+    # both versions start after 2020-04-27, so both extend national@2020.1 and only the city differs
     city = tmp_path / "rs" / "movecity"
     (city / "sources").mkdir(parents=True)
     (city / "sources" / "p.txt").write_text(POLICY, encoding="utf-8")
     (city / "2020.1.yaml").write_text(_movecity(
-        "2020.1", "2020-01-01", "2022-01-01",
+        "2020.1", "2020-06-01", "2022-01-01",
         assist=[("MV-AS-01", "出租屋信息采集", "信息", "出租屋信息采集"), ("MV-AS-02", "老年人信息采集", "信息", "老年人信息采集")],
         negative=[], fund=4000), encoding="utf-8")
     (city / "2022.1.yaml").write_text(_movecity(
         "2022.1", "2022-01-01", None,
         assist=[("MV-AS-03", "垃圾分类宣传", "环境", "垃圾分类宣传")],
         negative=[("MV-NEG-01", "出租屋 信息采集", "-", "不得要求社区承担出租屋信息采集")], fund=5000), encoding="utf-8")
+    _cases(city, "movecity@2020.1", "movecity@2022.1")
     validated = invoke("ruleset", "validate", tmp_path / "rs")
     assert validated.exit_code == 0 and validated.output.strip() == "2 file(s), 0 problem(s)", validated.output
 
@@ -179,6 +197,78 @@ def test_diff_moves_an_item_from_assist_to_negative(tmp_path):
     assert "~ 出租屋 信息采集: 工作事项·依法协助事项 → 工作事项·负面清单 [MV-AS-01 → MV-NEG-01]" in text
     assert "+ 工作事项·依法协助事项: 垃圾分类宣传" in text
     assert "- 工作事项·依法协助事项: 老年人信息采集" in text
+
+
+PLATES = "牌子测试市社区工作办法（测试用）\n第一条 社区外挂牌子不超过三块：党组织、居委会、服务站。\n第二条 社区外挂牌子不超过四块。\n第三条 社区协助做好垃圾分类宣传。\n"
+
+
+def _platecity(version: str, start: str, end: str | None, plates: int, cap: int, assist_coverage: str) -> str:
+    quote = "社区外挂牌子不超过三块" if plates == 3 else "社区外挂牌子不超过四块"
+    return textwrap.dedent(f"""\
+        id: platecity
+        version: "{version}"
+        title: 牌子测试市
+        issuer: 测试
+        effective_from: {start}
+        effective_to: {end or 'null'}
+        status: draft
+        coverage: partial
+        extends: national
+        caps: {{assist_items: {cap}, clause: PC-{version}-CAP}}
+        clauses:
+          - {{id: PC-{version}-CAP, text: 协助事项有上限。, source: {{document: p.txt, quote: 社区协助做好}}}}
+          - {{id: PC-{version}-NP-00, text: 牌子有上限。, source: {{document: p.txt, quote: {quote}}}}}
+        task:
+          assist:
+            coverage: {assist_coverage}
+            items:
+              - {{id: PC-{version}-AS-01, name: 垃圾分类宣传, text: 垃圾分类宣传。, source: {{document: p.txt, quote: 垃圾分类宣传}}}}
+        nameplate:
+          max_count: {plates}
+          max_count_clause: PC-{version}-NP-00
+          allowed:
+            coverage: full
+            items:
+              - {{id: PC-{version}-NP-01, name: 居委会, text: 居委会。, source: {{document: p.txt, quote: 居委会}}}}
+        """)
+
+
+def test_diff_shows_changed_max_count_caps_and_coverage(tmp_path):
+    city = tmp_path / "rs" / "platecity"
+    (city / "sources").mkdir(parents=True)
+    (city / "sources" / "p.txt").write_text(PLATES, encoding="utf-8")
+    (city / "2020.1.yaml").write_text(_platecity("2020.1", "2020-06-01", "2022-01-01", 3, 10, "full"), encoding="utf-8")
+    (city / "2022.1.yaml").write_text(_platecity("2022.1", "2022-01-01", None, 4, 8, "partial"), encoding="utf-8")
+    _cases(city, "platecity@2020.1", "platecity@2022.1")
+    validated = invoke("ruleset", "validate", tmp_path / "rs")
+    assert validated.exit_code == 0 and validated.output.strip() == "2 file(s), 0 problem(s)", validated.output
+
+    result = invoke("ruleset", "diff", city / "2020.1.yaml", city / "2022.1.yaml", "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["max_count"] == [{"kind": "nameplate", "a": 3, "b": 4,
+                                    "clause_a": "PC-2020.1-NP-00", "clause_b": "PC-2022.1-NP-00"}]
+    assert report["caps"] == [{"field": "assist_items", "a": 10, "b": 8}]  # not the clause: each version cites its own
+    assert report["coverage"] == [{"kind": "task", "list": "assist", "a": "full", "b": "partial"}]
+    assert report["added"] == report["removed"] == report["moved"] == []
+
+    text = invoke("ruleset", "diff", city / "2020.1.yaml", city / "2022.1.yaml").output.splitlines()
+    for wanted in ("数量上限:", "  挂牌: 3 → 4 [PC-2020.1-NP-00 → PC-2022.1-NP-00]", "上限:", "  协助事项: 10 → 8",
+                   "清单覆盖:", "  工作事项·依法协助事项: full → partial"):
+        assert wanted in text, text
+    english = invoke("ruleset", "diff", city / "2020.1.yaml", city / "2022.1.yaml", "--lang", "en").output.splitlines()
+    for wanted in ("Maximum counts:", "  nameplates: 3 → 4 [PC-2020.1-NP-00 → PC-2022.1-NP-00]", "Caps:",
+                   "  assist items: 10 → 8", "List coverage:", "  tasks·assist: full → partial"):
+        assert wanted in english, english
+    # unchanged: nothing shown
+    same = json.loads(invoke("ruleset", "diff", city / "2022.1.yaml", city / "2022.1.yaml", "--format", "json").output)
+    assert same["max_count"] == same["caps"] == same["coverage"] == []
+    assert "数量上限" not in invoke("ruleset", "diff", city / "2022.1.yaml", city / "2022.1.yaml").output
+
+
+def test_diff_max_count_of_shipped_bijie_against_national():
+    report = json.loads(invoke("ruleset", "diff", "national@2015.1", "bijie@2017.1", "--format", "json").output)
+    assert {"kind": "nameplate", "a": None, "b": 3, "clause_a": None, "clause_b": "BJ-PLATE-00"} in report["max_count"]
 
 
 @pytest.mark.parametrize("args, field", [
@@ -254,8 +344,8 @@ def test_schema_accepts_every_shipped_ruleset_and_rejects_unknown_keys():
     assert result.exit_code == 0
     schema = json.loads(result.output)
     jsonschema.Draft202012Validator.check_schema(schema)
-    files = sorted(RULESETS.glob("*/*.yaml"))
-    assert len(files) >= 8
+    files = sorted(p for p in RULESETS.glob("*/*.yaml") if p.name != "concordance.yaml")
+    assert len(files) >= 9
     for path in files:
         jsonschema.validate(_as_json(path), schema)
     broken = _as_json(REPO / "tests" / "broken_rulesets" / "unknown_top_level_key" / "testcity" / "2020.1.yaml")

@@ -4,7 +4,9 @@ Lists are compared as the engine sees them: each ruleset with its parents (the n
 wins), item by item through the normalised name within a kind, so an item that leaves `assist`
 for `negative` is one move, not a removal and an addition. The burden delta counts what a
 community carries: assist items and categories from the caps where a ruleset sets them (a source
-may give counts but no items, e.g. Guangzhou 175 → 76), otherwise from the lists.
+may give counts but no items, e.g. Guangzhou 76 assist items), otherwise from the lists. Besides the
+items, it shows what else bounds a community's load: the `caps:` section, each kind's
+`max_count` (e.g. nameplates 3 → 4) and each list's coverage (full → partial).
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ BURDEN_LABELS = {
     "assist_items": ("协助事项", "assist items"), "assist_categories": ("协助事项类别", "assist categories"),
     "duty_items": ("依法履行职责事项", "duty items"), "negative_items": ("负面清单事项", "negative-list items"),
 }
+CAP_FIELDS = ("assist_categories", "assist_items", "duty_items")  # not `clause`: each version cites its own
 FIELD_LABELS = {
     "title": ("标题", "title"), "issuer": ("发布机关", "issuer"), "effective_from": ("生效日期", "effective from"),
     "effective_to": ("失效日期", "effective to"), "status": ("状态", "status"), "coverage": ("覆盖", "coverage"),
@@ -161,15 +164,23 @@ def diff(a_ref: str, b_ref: str) -> dict:
                 counts.append({"kind": kind, "list": list_name, "a": na, "b": nb, "delta": nb - na})
     result["list_counts"] = counts
 
-    cov_a, cov_b = compile_book(a_chain).coverage, compile_book(b_chain).coverage
+    book_a, book_b = compile_book(a_chain), compile_book(b_chain)
+    cov_a, cov_b = book_a.coverage, book_b.coverage
     result["coverage"] = [{"kind": k, "list": ln, "a": cov_a.get((k, ln)), "b": cov_b.get((k, ln))}
                           for (k, ln) in sorted(set(cov_a) | set(cov_b)) if cov_a.get((k, ln)) != cov_b.get((k, ln))]
 
     caps_a, caps_b = _caps(a_chain), _caps(b_chain)
-    result["caps"] = [{"field": f, "a": getattr(caps_a, f, None) if caps_a else None,
-                       "b": getattr(caps_b, f, None) if caps_b else None}
-                      for f in ("assist_categories", "assist_items", "duty_items")
-                      if (getattr(caps_a, f, None) if caps_a else None) != (getattr(caps_b, f, None) if caps_b else None)]
+    result["caps"] = [{"field": f, "a": getattr(caps_a, f, None), "b": getattr(caps_b, f, None)}
+                      for f in CAP_FIELDS if getattr(caps_a, f, None) != getattr(caps_b, f, None)]
+
+    # max_count of a kind (e.g. at most 3 nameplates): the nearest ruleset that sets one, as the engine
+    # reads it; shown when the number changes, with the clauses that set it
+    max_a, max_b = book_a.max_count, book_b.max_count
+    result["max_count"] = []
+    for kind in LISTS:
+        (na, ca, _), (nb, cb, _) = max_a.get(kind, (None, None, None)), max_b.get(kind, (None, None, None))
+        if na != nb:
+            result["max_count"].append({"kind": kind, "a": na, "b": nb, "clause_a": ca, "clause_b": cb})
 
     funds_a = {normalize(f.name): f for r in reversed(a_chain) for f in r.ruleset.base_funds}
     funds_b = {normalize(f.name): f for r in reversed(b_chain) for f in r.ruleset.base_funds}
@@ -209,6 +220,12 @@ def text(result: dict, lang: str = "zh") -> list[str]:
     if result["caps"]:
         lines.append("上限:" if zh else "Caps:")
         lines += [f"  {pick(BURDEN_LABELS[c['field']], lang)}: {arrow(c['a'], c['b'])}" for c in result["caps"]]
+    if result["max_count"]:
+        lines.append("数量上限:" if zh else "Maximum counts:")
+        for m in result["max_count"]:
+            clause = m["clause_b"] if m["clause_a"] == m["clause_b"] else arrow(m["clause_a"], m["clause_b"])
+            lines.append(f"  {pick(KIND_LABELS[m['kind']], lang)}: {arrow(m['a'], m['b'])}"
+                         + (f" [{clause}]" if clause else ""))
     lines.append("清单条目数:" if zh else "List items:")
     for row in result["list_counts"]:
         change = f" ({row['delta']:+d})" if row["delta"] else ""

@@ -18,7 +18,7 @@ import hashlib
 from zhunru.decide.procedure import procedure
 from zhunru.rulebook import cache as ruleset_cache
 from zhunru.messages import reason_text
-from zhunru.rulebook.normalize import closest, normalize
+from zhunru.rulebook.normalize import certificate_name, closest, normalize
 
 KIND = "certificate"
 VERDICTS = {"duty": "must_issue", "allowed": "may_issue", "forbidden": "must_not_issue"}
@@ -66,6 +66,7 @@ def compile_snapshot(book, on: dt.date | None = None) -> dict:
                                 "aliases": list(item.aliases), "redirect": item.redirect})
                 wanted.add(item.id)
             target[key] = index[id(entry)]
+    hints = {key: index[id(entry)] for key, entry in book.hints.get(KIND, {}).items() if id(entry) in index}
     other = book.otherwise.get(KIND)
     otherwise = {"outcome": other[0].outcome, "clause": other[0].clause} if other else None
     if otherwise:
@@ -77,7 +78,7 @@ def compile_snapshot(book, on: dt.date | None = None) -> dict:
     end = leaf.effective_to
     ended = end if (on is not None and end is not None and on >= end) else None  # as loader.ended_on
     return {"ruleset": {"id": leaf.id, "version": leaf.version, "sha256": book.sha256},
-            "advisory": book.advisory or ended is not None, "status": leaf.status,
+            "advisory": book.advisory or ended is not None, "status": leaf.status, "hints": hints,
             "ended": ended.isoformat() if ended else None, "proposal": book.advisory, "entries": entries, "names": names,
             "codes": codes, "otherwise": otherwise, "commissioned": commissioned,
             "clauses": {cid: clause(cid) for cid in sorted(wanted)}}
@@ -92,11 +93,14 @@ def answer(snap: dict, text: str, lang: str) -> dict:
     """What engine/certificates.check_certificate answers, from a snapshot."""
     index = snap["codes"].get(text.strip())
     if index is None:
-        index = snap["names"].get(normalize(text))
+        key = normalize(text)
+        index = snap["names"].get(key)
+        if index is None:  # as Book.lookup: 开具一份居住证明 → 居住证明
+            index = snap["names"].get(certificate_name(key))
     entry = snap["entries"][index] if index is not None else None
     otherwise = snap["otherwise"]
     facts = {"kind": KIND, "listed": entry["list"] if entry else "none", "partial": False, "funded": False,
-             "shortfall": False, "over_cap": False, "assessor_ok": True,
+             "shortfall": False, "over_cap": False, "assessor_ok": True, "basis": False,
              "otherwise": otherwise["outcome"] if (entry is None and otherwise) else "none"}
     _outcome, category, code = procedure().decide(facts)
     matter = entry["name"] if entry else text.strip()  # as engine/certificates.py strips it
@@ -135,8 +139,13 @@ def _reason(snap: dict, code: str, clause_id: str, lang: str, with_text: bool, *
 
 
 def _suggestions(snap: dict, text: str, n: int = 3) -> list[str]:
-    """As Book.suggestions: close names offered, never used to decide."""
-    return closest(text, snap["names"], lambda key: snap["entries"][snap["names"][key]]["name"], n)
+    """As Book.suggestions: close names offered, never used to decide; a colloquial form first."""
+    found = closest(text, snap["names"], lambda key: snap["entries"][snap["names"][key]]["name"], n)
+    hint = snap["hints"].get(normalize(text))
+    if hint is None:
+        return found
+    name = snap["entries"][hint]["name"]
+    return ([name] + [f for f in found if f != name])[:n]
 
 
 def fast_answer(text: str, city: str, on: dt.date, lang: str) -> tuple[dict | None, str | None]:

@@ -186,7 +186,7 @@ class Engine:
         facts: dict[str, Any] = {
             "kind": kind, "listed": entry.list_name if entry else "none",
             "partial": False, "funded": funded, "shortfall": False, "over_cap": False,
-            "assessor_ok": True, "otherwise": "none",
+            "assessor_ok": True, "basis": bool(request.basis and request.basis.strip()), "otherwise": "none",
         }
         standard = entry.item.funding if entry else None
         if kind == "task":

@@ -6,7 +6,7 @@ dispatch timer can run a just-posted event's action outside the caller's control
 events after tens of thousands of posts, two events of one batch whose 32-bit message ids
 collide raise MessageObservedException, and it is slow (22.7 µs of a 48.7 µs decision). What
 the rules decide on, though, is a small finite domain: the request's kind × the list its matter
-was found on × five yes/no checks × the ruleset's `otherwise` value (3,328 points). So:
+was found on × six yes/no checks × the ruleset's `otherwise` value (6,656 points). So:
 
 * the rules are written once, as data (`RULES`), and turned into durable_rules rulesets;
 * `build()` runs every point of the domain through durable_rules under control: our own host
@@ -36,8 +36,8 @@ from zhunru.kinds import KINDS, LISTS
 
 # The facts of one point, in key order. `listed` is the list the matter was found on ("none":
 # on no list); `otherwise` is the ruleset's catch-all outcome for the kind ("none": it has none).
-FACTS = ("kind", "listed", "partial", "funded", "shortfall", "over_cap", "assessor_ok", "otherwise")
-FLAGS = ("partial", "funded", "shortfall", "over_cap", "assessor_ok")
+FACTS = ("kind", "listed", "partial", "funded", "shortfall", "over_cap", "assessor_ok", "basis", "otherwise")
+FLAGS = ("partial", "funded", "shortfall", "over_cap", "assessor_ok", "basis")  # basis: the request states a legal basis
 OTHERWISE = ("none", "admitted", "rejected", "needs_approval")
 
 
@@ -68,8 +68,8 @@ class Rule:
         return condition
 
 
-def _rule(name, outcome, category, code, **when) -> Rule:
-    conditions = []
+def _rule(name, outcome, category, code, also=(), **when) -> Rule:
+    conditions = list(also)  # conditions kwargs cannot say, e.g. a second one on the same fact
     for fact, value in when.items():
         op = "=="
         if isinstance(value, tuple):  # ("!=", value)
@@ -109,7 +109,13 @@ RULES: tuple[Rule, ...] = (
     _rule("otherwise_admitted", "admitted", "allowed", "NOT_LISTED", kind=NOT_TASK, listed="none",
           otherwise="admitted"),
     _rule("otherwise_rejected", "rejected", "forbidden", "NOT_LISTED", kind=NOT_TASK, listed="none",
-          otherwise="rejected"),
+          otherwise="rejected", basis=False),
+    _rule("otherwise_rejected_basis_no_matter", "rejected", "forbidden", "NOT_LISTED",
+          also=(("kind", "!=", "certificate"),), kind=NOT_TASK, listed="none", otherwise="rejected", basis=True),
+    # a certificate no list names, where the ruleset refuses what it does not list, but the
+    # request states a legal basis: a person decides (民发〔2020〕20号: issue where a law provides)
+    _rule("cert_basis_stated", "needs_approval", "unlisted", "CERT_BASIS_STATED", kind="certificate",
+          listed="none", otherwise="rejected", basis=True),
     _rule("otherwise_needs_approval", "needs_approval", "unlisted", "NOT_LISTED", kind=NOT_TASK, listed="none",
           otherwise="needs_approval"),
     _rule("not_covered", "needs_approval", "unlisted", "NOT_COVERED", kind=NOT_TASK, listed="none",
@@ -268,7 +274,7 @@ class Procedure:
 
     def decide(self, facts: dict) -> tuple[str, str, str]:
         key = (facts["kind"], facts["listed"], facts["partial"], facts["funded"], facts["shortfall"],
-               facts["over_cap"], facts["assessor_ok"], facts["otherwise"])
+               facts["over_cap"], facts["assessor_ok"], facts["basis"], facts["otherwise"])
         try:
             return self._answers[key]
         except KeyError:  # a fact value outside the domain: a defect in the caller, not bad input

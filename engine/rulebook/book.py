@@ -9,9 +9,9 @@ import functools
 import hashlib
 from dataclasses import dataclass, field
 
-from zhunru.kinds import LISTS
+from zhunru.kinds import LISTS, REFUSING
 from zhunru.rulebook.loaded import LoadedRuleset
-from zhunru.rulebook.normalize import closest, normalize
+from zhunru.rulebook.normalize import certificate_name, closest, normalize
 from zhunru.rulebook.format import Clause, Item, ItemList, Otherwise
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class Book:
     otherwise: dict[str, tuple[Otherwise, LoadedRuleset]] = field(default_factory=dict)
     max_count: dict[str, tuple[int, str | None, LoadedRuleset]] = field(default_factory=dict)
     commissioned: tuple[str, LoadedRuleset] | None = None
+    hints: dict[str, dict[str, Entry]] = field(default_factory=dict)  # colloquial forms that only suggest
 
     @property
     def leaf(self) -> LoadedRuleset:
@@ -53,11 +54,18 @@ class Book:
         entry = self.codes.get(kind, {}).get(matter.strip())
         if entry is not None:
             return entry
-        return self.names.get(kind, {}).get(normalize(matter))
+        key = normalize(matter)
+        entry = self.names.get(kind, {}).get(key)
+        if entry is None and kind == "certificate":  # 开具一份居住证明 → 居住证明
+            entry = self.names.get(kind, {}).get(certificate_name(key))
+        return entry
 
     def suggestions(self, kind: str, matter: str, n: int = 3) -> list[str]:
+        """Close names, offered, never used to decide: a colloquial form first (生存证明 → 健在证明)."""
+        hint = self.hints.get(kind, {}).get(normalize(matter))
         names = self.names.get(kind, {})
-        return closest(matter, names, lambda key: names[key].item.name, n)
+        found = closest(matter, names, lambda key: names[key].item.name, n)
+        return ([hint.item.name] + [f for f in found if f != hint.item.name])[:n] if hint else found
 
     def clause(self, clause_id: str) -> tuple[Clause, LoadedRuleset]:
         return self.clauses[clause_id]
@@ -96,4 +104,14 @@ def compile_book(chain: list[LoadedRuleset]) -> Book:
             cap = getattr(section, "max_count", None)
             if cap is not None:
                 book.max_count.setdefault(kind, (cap, section.max_count_clause, loaded))
+    # Colloquial forms come after every official name and alias of the chain, so they never
+    # shadow one; they resolve only to a refusing item, elsewhere they only suggest.
+    for kind in LISTS:
+        for entry in list(book.codes.get(kind, {}).values()):
+            for name in entry.item.colloquial:
+                key = normalize(name)
+                if entry.list_name in REFUSING:
+                    book.names.setdefault(kind, {}).setdefault(key, entry)
+                else:
+                    book.hints.setdefault(kind, {}).setdefault(key, entry)
     return book

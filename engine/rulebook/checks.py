@@ -3,9 +3,8 @@
 
 * city time (`city_problems`, run by loader.Registry.versions): folder ≠ id, file name ≠
   version, duplicate clause ids, quotes not verbatim or source documents (a clause's or a
-  `sources:` entry's) missing from sources/,
-  contradicting lists and names or aliases that collide after normalisation, caps exceeded,
-  overlapping versions;
+  `sources:` entry's) missing from sources/, contradicting lists and names or aliases that
+  collide after normalisation, caps exceeded, overlapping versions;
 * chain time (`chain_problems`, run by loader.Registry.chain): clause ids a parent already uses,
   references to clauses the chain does not have.
 

@@ -74,6 +74,10 @@ class Item(Clause):
     name: str
     code: str | None = Field(None, description="catalogue code; defaults to the clause id")
     aliases: list[str] = Field(default_factory=list)
+    colloquial: list[str] = Field(default_factory=list,
+                                  description="spoken forms people use (无犯罪证明), not from the source: on a refusing "
+                                              "list (must_not_issue, negative, forbidden) they resolve to this item; "
+                                              "elsewhere they are only offered as suggestions")
     category: str | None = Field(None, description="grouping within a list, e.g. an assist category")
     redirect: str | None = Field(None, description="where to go instead (certificates), only if the source says")
     funding: FundingStandard | None = Field(None, description="funding standard for this matter, if the source sets one")

@@ -50,3 +50,21 @@ def normalize(text: str) -> str:
             break
         result = again
     return result
+
+
+# What people type around a certificate's name: 「开具一份居住证明」, 「我要开个死亡证明吗」.
+_ASKING = None
+
+
+def certificate_name(key: str) -> str:
+    """A normalised free-text ask reduced to the certificate's name (开具一份居住证明 → 居住证明):
+    the verbs and measure words around it dropped, nothing guessed. '' when nothing is left."""
+    global _ASKING
+    if _ASKING is None:
+        import re
+
+        _ASKING = re.compile(r"^(?:请|麻烦)?(?:帮我|给我|帮忙|我)?(?:要|想要|需要|想|得)?"
+                             r"(?:开具|开出|开|出具|办理|办|打印|出|盖|盖章)?(?:一份|一张|一个|份|张|个)?"
+                             r"(.+?证明)(?:书|文件)?(?:吗|呢|啊|吧)?$")
+    found = _ASKING.match(key)
+    return found.group(1) if found else ""

@@ -23,9 +23,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from zhunru.errors import RulesetError
+from zhunru.rulebook.concordance import concordance_problems
 from zhunru.rulebook.checks import Problem, chain_problems, city_problems
 from zhunru.rulebook.loaded import LoadedRuleset, read_yaml, schema_problems
-from zhunru.rulebook.loader import Registry, ruleset_roots
+from zhunru.rulebook.loader import NOT_VERSIONS, Registry, ruleset_roots
 from zhunru.rulebook.format import Ruleset
 from zhunru.rulebook.safe_yaml import YamlError
 
@@ -35,9 +36,9 @@ def ruleset_files(path: Path) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise RulesetError(f"PATH: {path} does not exist")
-    files = sorted(path.glob("*.yaml"))
+    files = sorted(p for p in path.glob("*.yaml") if p.name not in NOT_VERSIONS)
     if not files:
-        files = sorted(p for p in path.glob("*/*.yaml"))
+        files = sorted(p for p in path.glob("*/*.yaml") if p.name not in NOT_VERSIONS)
     if not files:
         raise RulesetError(f"PATH: no ruleset files (<city>/<version>.yaml) under {path}")
     return files
@@ -61,6 +62,7 @@ def validate_path(path: Path) -> tuple[list[Problem], int]:
     cycles: set[frozenset[str]] = set()
     for versions in by_city.values():
         problems.extend(city_problems(versions))
+        problems.extend(concordance_problems(versions[0].path.parent, _with_siblings(versions)))
         for item in versions:
             chain, problem = _walk(item, registry, cycles)
             if problem is not None:
@@ -71,6 +73,23 @@ def validate_path(path: Path) -> tuple[list[Problem], int]:
     order = {str(f): i for i, f in enumerate(files)}
     problems.sort(key=lambda p: order.get(p.file, len(order)))  # stable: file order, then check order
     return problems, len(files)
+
+
+def _with_siblings(versions: list[LoadedRuleset]) -> list[LoadedRuleset]:
+    """The city's versions being validated and the other versions in its folder: a concordance
+    speaks of every version, also when one file is validated alone."""
+    from zhunru.rulebook.loaded import load_file
+
+    given = {v.path.resolve() for v in versions}
+    out = list(versions)
+    for path in sorted(versions[0].path.parent.glob("*.yaml")):
+        if path.name in NOT_VERSIONS or path.resolve() in given:
+            continue
+        try:
+            out.append(load_file(path))
+        except RulesetError:  # its own problems are reported when it is validated
+            continue
+    return out
 
 
 def _load(file: Path, problems: list[Problem]) -> LoadedRuleset | None:
