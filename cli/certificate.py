@@ -18,10 +18,12 @@ def cert():
 
 @cert.command("check", context_settings=CONTEXT)
 @click.argument("text")
-@click.option("--city", required=True, help="City ruleset, e.g. bijie (see `zhunru ruleset list`).")
+@click.option("--city", required=True, help="City: its id or its name, e.g. bijie, 毕节, 广州 (see `zhunru ruleset list`).")
 @click.option("--as-of", "as_of", metavar="DATE", help="Check as of DATE (default: today).")
+@click.option("--basis", metavar="TEXT", help="The legal basis the asker cites (law and article): an unlisted "
+              "certificate with a stated basis goes to a person instead of being refused.")
 @output_options
-def check(text, city, as_of, fmt, lang):
+def check(text, city, as_of, basis, fmt, lang):
     """Check whether the community may issue the certificate TEXT.
 
     \b
@@ -37,14 +39,17 @@ def check(text, city, as_of, fmt, lang):
     if not text.strip() or len(text) > 200:
         raise InputError("TEXT: give the certificate's name (1–200 characters)")
     on = parse_date(as_of, "--as-of") or dt.date.today()
-    result, key = catalogue.fast_answer(text, city, on, lang)
+    if basis is not None and len(basis) > 2000:
+        raise InputError("--basis: at most 2000 characters")
+    result, key = (None, None) if basis else catalogue.fast_answer(text, city, on, lang)
     if result is None:  # first check of this city and date: the engine answers and a snapshot is kept
         from zhunru.decide.certificates import check_certificate
         from zhunru.decide.evaluate import Engine
 
         engine = Engine(lang=lang)
-        result = check_certificate(engine, text, city, on)
-        catalogue.remember(key, engine.book_for(city, on), on)
+        result = check_certificate(engine, text, city, on, basis=basis)
+        if key is not None:
+            catalogue.remember(key, engine.book_for(city, on), on)
     click.echo(dump_json(result) if fmt == "json" else certificate_text(result, lang))
 
 

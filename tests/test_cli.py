@@ -304,3 +304,22 @@ def test_ci_runs_the_readme_test_command():
     command = "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest -q"
     assert command in readme and command in ci
     assert os.access(REPO / ".ci" / "run", os.X_OK)
+
+
+def test_cert_check_by_city_name_free_text_and_a_stated_basis():
+    def check(*args):
+        done = run_cli("cert", "check", *args, "--format", "json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    refused = check("开一份居住证明", "--city", "广州", "--as-of", "2022-06-01")
+    assert refused["verdict"] == "must_not_issue" and refused["advisory"] is False
+    assert refused["reasons"][0]["clause"] == "national@2020.1#NAT-CERT-00"
+    stated = check("居住证明", "--city", "广州", "--as-of", "2022-06-01", "--basis", "《某条例》第十条")
+    assert stated["verdict"] == "unknown" and stated["reasons"][0]["code"] == "CERT_BASIS_STATED"
+    spoken = check("无犯罪证明", "--city", "毕节市", "--as-of", "2022-06-01")
+    assert (spoken["verdict"], spoken["certificate"]["name"]) == ("must_not_issue", "无犯罪记录证明")
+    ended = check("亲属关系证明", "--city", "广州", "--as-of", "2026-06-01")
+    assert ended["advisory"] is True and ended["reasons"][-1]["code"] == "VERSION_ENDED"
+    unknown = run_cli("cert", "check", "居住证明", "--city", "上海")
+    assert unknown.returncode == 2 and "city: unknown city '上海'" in unknown.stderr

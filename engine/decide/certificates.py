@@ -7,14 +7,16 @@ from zhunru.decide.evaluate import Engine
 from zhunru.models import Department, Request
 
 
-def check_certificate(engine: Engine, text: str, city: str, on: dt.date | None = None, lang: str | None = None) -> dict:
+def check_certificate(engine: Engine, text: str, city: str, on: dt.date | None = None, lang: str | None = None,
+                      basis: str | None = None) -> dict:
     """The contract's certificate answer: verdict, certificate, reasons (in `lang`, by default
-    the engine's), suggestions, redirect."""
+    the engine's), suggestions, redirect. `basis`: the legal basis the asker cites, if any."""
     lang = lang or engine.lang
     city = engine.registry.city_id(city)
     request = Request.model_validate({
         "city": city, "date": (on or dt.date.today()).isoformat(), "kind": "certificate", "matter": text.strip(),
         "department": Department(name="社区居民委员会", level="street", role="department").model_dump(),
+        **({"basis": basis.strip()} if basis and basis.strip() else {}),
     })
     decision = engine.evaluate(request)
     book = engine.book_for(city, request.date)
