@@ -11,8 +11,3 @@ class Session:
     no_log: bool = False
     attachments: list[dict] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
-
-    def close(self) -> None:
-        log = self.state.pop("log", None)
-        if log is not None:
-            log.close()

@@ -162,16 +162,9 @@ class Engine:
 
     # -- the procedure ---------------------------------------------------------------------
     def evaluate(self, request: Request, standing: Standing | None = None) -> Decision:
-        return self.evaluate_many([request], standing)[0]
-
-    def evaluate_many(self, requests: list[Request], standing: Standing | None = None) -> list[Decision]:
-        """Decide several requests: their events go to the rules engine in one batch."""
-        decide = self.procedure.decide
-        out = []
-        for request in requests:
-            prepared = self._prepare(request, standing)
-            out.append(self._finish(prepared, *decide(prepared.facts)))
-        return out
+        """Decide one request: its facts, the procedure's answer for them, its reasons."""
+        prepared = self._prepare(request, standing)
+        return self._finish(prepared, *self.procedure.decide(prepared.facts))
 
     def _prepare(self, request: Request, standing: Standing | None) -> "_Prepared":
         """Steps 1–2 of the procedure and the facts the rules decide on."""
