@@ -75,14 +75,15 @@ class Zhunru:
                 raise InputError(f"{labels[i]}: {exc}" if labels else str(exc)) from None
         if as_of is not None:
             parsed = [r.model_copy(update={"date": as_of}) for r in parsed]
-        ids: dict[str, str] = {}
-        for i, r in enumerate(parsed):  # a city named 毕节 is logged and counted as bijie
-            try:
-                city = ids[r.city] if r.city in ids else ids.setdefault(r.city, self.rulesets.city_id(r.city))
-            except InputError as exc:
-                raise InputError(f"{labels[i]}: {exc}" if labels else str(exc)) from None
-            if city != r.city:
-                parsed[i] = r.model_copy(update={"city": city})
+        ids: dict[str, str] = {}  # as named → id: a city named 毕节 is logged and counted as bijie
+        for i, r in enumerate(parsed):
+            if r.city not in ids:
+                try:
+                    ids[r.city] = self.rulesets.city_id(r.city)
+                except InputError as exc:
+                    raise InputError(f"{labels[i]}: {exc}" if labels else str(exc)) from None
+            if ids[r.city] != r.city:
+                parsed[i] = r.model_copy(update={"city": ids[r.city]})
         if any(c.name.lower() == "all" or (c.population is None and c.households is None)
                for r in parsed for c in r.communities):  # communities named without numbers
             from zhunru.office.registry import resolve_requests
