@@ -1,10 +1,10 @@
 """`cert check` without pydantic on its path: a community clerk's question answered from a
 compiled, plain-data snapshot of the certificate catalogue in force.
 
-The first check of a city on a date goes through the engine (engine/certificates.py) and stores
+The first check of a city on a date goes through the engine (decide/certificates.py) and stores
 a snapshot of what it used (names, clauses, the catch-all rule) in the ruleset cache; later checks
-answer from the snapshot with the same normalisation, the same durable_rules decision and the
-same reason texts. tests/test_catalogue.py holds both paths to the same answers. The snapshot is
+answer from the snapshot with the same normalisation, the same compiled procedure and the same
+reason texts (messages.reason_message). tests/test_catalogue.py holds both paths to the same answers. The snapshot is
 plain data, stored as an authenticated JSON entry (engine/rulebook/cache.py). Its key covers the
 code (every module of zhunru) and the content of every ruleset file and source the plugins offer,
 so a change to either is a miss. A city whose plugins add rules (`zhunru_city_rules`) always takes
@@ -17,7 +17,7 @@ import hashlib
 
 from zhunru.decide.procedure import procedure
 from zhunru.rulebook import cache as ruleset_cache
-from zhunru.messages import reason_text
+from zhunru.messages import reason_message
 from zhunru.rulebook.normalize import certificate_name, closest, normalize
 
 KIND = "certificate"
@@ -90,7 +90,7 @@ def remember(key: str | None, book, on: dt.date) -> None:
 
 
 def answer(snap: dict, text: str, lang: str) -> dict:
-    """What engine/certificates.check_certificate answers, from a snapshot."""
+    """What decide/certificates.check_certificate answers, from a snapshot."""
     index = snap["codes"].get(text.strip())
     if index is None:
         key = normalize(text)
@@ -103,22 +103,22 @@ def answer(snap: dict, text: str, lang: str) -> dict:
              "shortfall": False, "over_cap": False, "assessor_ok": True, "basis": False,
              "otherwise": otherwise["outcome"] if (entry is None and otherwise) else "none"}
     _outcome, category, code = procedure().decide(facts)
-    matter = entry["name"] if entry else text.strip()  # as engine/certificates.py strips it
+    matter = entry["name"] if entry else text.strip()  # as decide/certificates.py strips it
     if entry is not None:
         clause_id = entry["id"]
     elif otherwise is not None:
         clause_id = otherwise["clause"]
     else:
         clause_id = snap["commissioned"]
-    reasons = [_reason(snap, code, clause_id, lang, True, matter=matter, department="社区居民委员会")]
+    reasons = [_reason(snap, code, clause_id, lang, matter=matter, department="社区居民委员会")]
     if snap["proposal"]:
-        reasons.append(_reason(snap, "PROPOSAL_ADVISORY", clause_id, lang, False, status=snap["status"]))
+        reasons.append(_reason(snap, "PROPOSAL_ADVISORY", clause_id, lang, status=snap["status"]))
     document = snap["clauses"][clause_id]["document"]
     if document is not None:  # as Engine._not_binding
-        reasons.append(_reason(snap, f"SOURCE_{document['status'].upper()}", clause_id, lang, False,
+        reasons.append(_reason(snap, f"SOURCE_{document['status'].upper()}", clause_id, lang,
                                document=document["title"]))
     if snap["ended"]:
-        reasons.append(_reason(snap, "VERSION_ENDED", clause_id, lang, False, version=snap["ruleset"]["version"],
+        reasons.append(_reason(snap, "VERSION_ENDED", clause_id, lang, version=snap["ruleset"]["version"],
                                end=snap["ended"]))
     certificate = None
     if entry is not None:
@@ -130,11 +130,15 @@ def answer(snap: dict, text: str, lang: str) -> dict:
             "advisory": snap["advisory"] or document is not None}
 
 
-def _reason(snap: dict, code: str, clause_id: str, lang: str, with_text: bool, **values) -> dict:
+def _reason(snap: dict, code: str, clause_id: str, lang: str, **values) -> dict:
+    """A reason as the engine's, in words: messages.reason_message with the snapshot's clause texts."""
     clause = snap["clauses"][clause_id]
-    text = (clause["text_en"] if lang == "en" and clause["text_en"] else clause["text"]) if with_text else ""
-    message = reason_text(code, lang, **values)
-    return {"code": code, "clause": f"{clause['ref']}#{clause_id}", "message": f"{message} {text}".strip(),
+    neutral = {"code": code, "clause": f"{clause['ref']}#{clause_id}", "values": values}
+
+    def clause_text(_ref: str, lang: str) -> str:
+        return (clause["text_en"] or clause["text"]) if lang == "en" else clause["text"]
+
+    return {"code": code, "clause": neutral["clause"], "message": reason_message(neutral, lang, clause_text),
             "source": dict(clause["source"])}
 
 
