@@ -59,10 +59,15 @@ def show(ident, fmt, lang, db_url):
     if entry is None:
         raise InputError(f"ID: no log entry {ident!r}")
     attachments = [a.model_dump(exclude={"id", "entry_seq"}) for a in store.attachments(entry.seq)]
-    payload = json.loads(entry.payload_json)
+    if entry.entry_type == "decision":
+        from zhunru.models import Decision
+
+        payload = Decision.stored(entry.payload_json)  # the row holds it by reference
+    else:
+        payload = json.loads(entry.payload_json)
     if fmt == "json":
         click.echo(dump_json({**_row(entry), "hash": entry.hash, "prev_hash": entry.prev_hash,
-                              "request": json.loads(entry.request_json), "payload": payload,
+                              "request": _request(entry.request_json), "payload": payload,
                               "attachments": attachments}))
         return
     click.echo(f"#{entry.seq} {entry.entry_type} {entry.created_at}")
@@ -73,6 +78,18 @@ def show(ident, fmt, lang, db_url):
     for a in attachments:
         extra = f" {a['path']} ({a['size']} B, sha256 {a['sha256'][:12]}…)" if a.get("path") else ""
         click.echo(f"附件 attachment: {a['amount']} 元 {a['source']} {a.get('document') or ''}{extra}")
+
+
+def _request(request_json: str) -> dict:
+    """The stored request with every field of the contract (the row leaves out empty ones)."""
+    from pydantic import ValidationError
+
+    from zhunru.models import Request
+
+    try:
+        return Request.model_validate_json(request_json).model_dump(mode="json")
+    except ValidationError:  # a row zhunru did not write: show it as it is
+        return json.loads(request_json)
 
 
 @log.command("verify", context_settings=CONTEXT)
@@ -89,6 +106,21 @@ def verify(fmt, db_url):
     else:
         click.echo(f"日志完整 log intact: {checked} rows")
     sys.exit(1 if problem else 0)
+
+
+@log.command("rebuild", context_settings=CONTEXT)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@db_option
+def rebuild(fmt, db_url):
+    """Write again, from the log, what each community carries (the rows that caps, the queue,
+    publication and reports read). Run it when `log verify` says they disagree with the log;
+    the log itself is not touched."""
+    store = _open(db_url)
+    written = store.rebuild_targets()
+    if fmt == "json":
+        click.echo(dump_json({"rebuilt": written}))
+    else:
+        click.echo(f"已重建 rebuilt: {written} community rows from the log")
 
 
 COMMANDS = [log]

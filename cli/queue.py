@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 
 import click
 
@@ -40,19 +41,25 @@ def queue(city, as_of, fmt, lang, db_url):
     """
     from zhunru.office.queue import queue as build
 
+    today = parse_date(as_of, "--as-of")
     log = _log(db_url)
     try:
-        items = build(log, today=parse_date(as_of, "--as-of"), city=city)
+        _print(build(log, today=today, city=city), fmt, lang)
     finally:
         log.close()
+
+
+def _print(items, fmt: str, lang: str) -> None:
+    """Print the queue as it is read (a JSON array, or text), item by item."""
     if fmt == "json":
-        click.echo(dump_json(items))
+        count = 0
+        for count, item in enumerate(items, 1):
+            click.echo(("[\n" if count == 1 else ",\n") + textwrap.indent(dump_json(item), "  "), nl=False)
+        click.echo("\n]" if count else "[]")
         return
     en = lang == "en"
-    if not items:
-        click.echo("Nothing awaits approval." if en else "没有待审批的事项。")
-        return
-    for item in items:
+    count = 0
+    for count, item in enumerate(items, 1):
         click.echo(f"{item['request_id']}  ({'decision' if en else '决定'} {item['decision_id']})")
         click.echo(f"  {'matter' if en else '事项'}: {item['matter']}   {'department' if en else '部门'}: "
                    f"{item['department']}")
@@ -66,7 +73,10 @@ def queue(city, as_of, fmt, lang, db_url):
             click.echo(f"  {'work may start from' if en else '最早可下派'}: {item['earliest_start']}")
         if item["calendar_problem"]:
             click.echo(f"  {'deadline unknown' if en else '期限无法计算'}: {item['calendar_problem']}")
-    click.echo(f"{len(items)} awaiting approval" if en else f"共 {len(items)} 项待审批")
+    if not count:
+        click.echo("Nothing awaits approval." if en else "没有待审批的事项。")
+        return
+    click.echo(f"{count} awaiting approval" if en else f"共 {count} 项待审批")
 
 
 def _act(verb, ident, by, note, fmt, lang, db_url):

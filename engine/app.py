@@ -24,6 +24,7 @@ from zhunru.models import Decision, Request
 from zhunru.session import Session
 
 CHUNK = 500  # decisions per log transaction
+CAP_RETRIES = 50  # decide a chunk again at most this often when other writers take a cap first
 
 
 class Zhunru:
@@ -120,20 +121,41 @@ class Zhunru:
         session = Session(log_url=self.db_url, no_log=not log, attachments=attachments)
         if log:
             session.state["log"] = self.log
-        standing = Standing(kinds=set()) if log else None
-        hook = self.plugins.hook
+            session.state["cap"] = self.cap
         for chunk in chunks:
-            if standing is not None:
-                self._read_standing(standing, chunk)
-            decisions = [self.decide_one(request, standing) for request in chunk]
-            for request, decision in zip(chunk, decisions):
-                hook.zhunru_decision_made(request=request, decision=decision, session=session)
-            hook.zhunru_flush(session=session)
+            decisions = self._decide_chunk(chunk, session) if log else [self.decide_one(r) for r in chunk]
+            if not log:
+                self._observe(chunk, decisions, session)
             logged = session.state.get("logged", {})
             shown = [d if (previous := logged.get(d.request_id)) is None else Decision.from_log(previous["payload_json"])
                      for d in decisions]
             logged.clear()  # this chunk's; memory stays bounded over a long stream
             yield from shown
+
+    def _decide_chunk(self, chunk: list[Request], session: Session) -> list[Decision]:
+        """Decide and log one chunk against what the communities carry now (read by index from
+        the log's target rows). The log checks each admission of a capped kind again inside its
+        transaction; if another writer admitted first (CapConflict), nothing of the chunk was
+        written and the chunk is decided again on the new state."""
+        from zhunru.log.store import CapConflict, LogError
+
+        for _attempt in range(CAP_RETRIES):
+            standing = self._standing(chunk)
+            decisions = [self.decide_one(request, standing) for request in chunk]
+            try:
+                self._observe(chunk, decisions, session)
+                return decisions
+            except CapConflict:
+                session.state.get("log_pending", []).clear()
+                continue
+        raise LogError(f"--db: the caps of these communities kept changing under {CAP_RETRIES} other writers' "
+                       "admissions; nothing of this part was written, try again")
+
+    def _observe(self, chunk: list[Request], decisions: list[Decision], session: Session) -> None:
+        hook = self.plugins.hook
+        for request, decision in zip(chunk, decisions):
+            hook.zhunru_decision_made(request=request, decision=decision, session=session)
+        hook.zhunru_flush(session=session)
 
     def decide_one(self, request: Request, standing: Standing | None = None) -> Decision:
         """One decision; an admission of a capped kind counts against the cap of the next."""
@@ -142,16 +164,20 @@ class Zhunru:
             standing.record(request, decision)
         return decision
 
-    def _read_standing(self, standing: Standing, requests: list[Request]) -> None:
-        """What the log says is already admitted, for the kinds a ruleset caps (e.g. three
-        plates), read once per kind per run. Without the log (log=False) there is no standing
-        state and caps are not counted."""
-        capped = {r.kind for r in requests if r.kind in self.engine.book_for(r.city, r.date).max_count}
-        new = capped - standing.kinds
-        if new:
-            for key, matters in self.log.admitted_matters(new).items():
-                standing.admitted.setdefault(key, set()).update(matters)
-            standing.kinds |= new
+    def cap(self, request: Request) -> int | None:
+        """The ruleset's cap on the request's kind (e.g. three plates per community), if any."""
+        found = self.engine.book_for(request.city, request.date).max_count.get(request.kind)
+        return found[0] if found else None
+
+    def _standing(self, requests: list[Request]) -> Standing:
+        """What the chunk's target communities already carry, for the kinds a ruleset caps:
+        read by index from the log's target rows, for these communities only. Without the log
+        (log=False) there is no standing state and caps are not counted."""
+        from zhunru.decide.evaluate import community_key
+
+        capped = [r for r in requests if self.cap(r) is not None]
+        keys = {(r.city, r.kind, community_key(c)) for r in capped for c in r.communities}
+        return Standing(admitted=self.log.carried(keys) if keys else {}, kinds={r.kind for r in capped})
 
     # -- other questions the path answers ----------------------------------------------------
     def check_certificate(self, text: str, city: str, on: dt.date | None = None) -> dict[str, Any]:

@@ -143,13 +143,11 @@ def with_messages(decision: dict, lang: str = "zh", clause_text=None) -> dict:
     return {**decision, "reasons": reasons}
 
 
-_CLAUSES: dict[str, dict[str, tuple[str, str | None]]] = {}
+_CLAUSES: dict[str, dict[str, tuple[str, str | None, dict]]] = {}
 
 
-def installed_clause_text(clause_ref: str, lang: str = "zh") -> str:
-    """The text of `city@version#CLAUSE` from the installed rulesets ('' when that version is no
-    longer installed: the reason's own message and source still say what it rests on)."""
-    ref, _, clause_id = clause_ref.partition("#")
+def _installed(ref: str) -> dict[str, tuple[str, str | None, dict]]:
+    """clause id → (text, text_en, source) of ruleset `city@version` as installed ({} when gone)."""
     texts = _CLAUSES.get(ref)
     if texts is None:
         from zhunru.errors import InputError
@@ -157,9 +155,45 @@ def installed_clause_text(clause_ref: str, lang: str = "zh") -> str:
 
         try:
             loaded = default_registry().by_ref(ref)
-            texts = {c.id: (c.text, c.text_en) for c in loaded.ruleset.all_clauses()}
+            texts = {c.id: (c.text, c.text_en, c.source.model_dump(exclude_none=True))
+                     for c in loaded.ruleset.all_clauses()}
         except InputError:
             texts = {}
         _CLAUSES[ref] = texts
-    zh, en = texts.get(clause_id, ("", None))
+    return texts
+
+
+def installed_clause_text(clause_ref: str, lang: str = "zh") -> str:
+    """The text of `city@version#CLAUSE` from the installed rulesets ('' when that version is no
+    longer installed: the reason's own message and source still say what it rests on)."""
+    ref, _, clause_id = clause_ref.partition("#")
+    zh, en, _source = _installed(ref).get(clause_id, ("", None, None))
     return (en or zh) if lang == "en" else zh
+
+
+def installed_source(clause_ref: str) -> dict | None:
+    """The source (document and quote, or law and article) of `city@version#CLAUSE` as installed."""
+    ref, _, clause_id = clause_ref.partition("#")
+    found = _installed(ref).get(clause_id)
+    return None if found is None else found[2]
+
+
+def by_reference(reasons: list[dict]) -> list[dict]:
+    """Reasons as the log stores them: a source the installed clause carries word for word is
+    left out (the row names the clause and its ruleset version; a reader puts it back)."""
+    for reason in reasons:
+        source = reason.get("source")
+        if source is not None and source == installed_source(reason.get("clause") or ""):
+            del reason["source"]
+    return reasons
+
+
+def restored(reasons: list[dict]) -> list[dict]:
+    """Stored reasons with their sources put back from the installed clause (by_reference's
+    inverse). A clause whose ruleset version is no longer installed says so instead."""
+    for reason in reasons:
+        if not reason.get("source"):
+            clause = reason.get("clause") or ""
+            reason["source"] = installed_source(clause) or {
+                "note": f"规则集 {clause.partition('#')[0]} 未安装,无法显示原文 (ruleset not installed here)"}
+    return reasons

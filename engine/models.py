@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -99,7 +100,7 @@ class Reason(BaseModel):
     clause: str
     values: dict[str, str | int | None] | None = None
     message: str | None = None
-    source: dict[str, str]
+    source: dict[str, str] = Field(default_factory=dict)  # empty only in a stored row (messages.by_reference)
 
     def text(self, lang: str = "zh", clause_text=None) -> str:
         """The reason's words in `lang` (see messages.reason_message)."""
@@ -145,16 +146,35 @@ class Decision(BaseModel):
     _already_logged: bool = PrivateAttr(False)
 
     def to_json(self) -> str:
-        """Compact language-neutral JSON, serialised once: what the log stores."""
+        """Compact language-neutral JSON, serialised once."""
         if self._json is None:
             self._json = self.model_dump_json()
         return self._json
 
+    def stored_json(self) -> str:
+        """What the log stores: the neutral decision by reference. No empty or default fields,
+        and no source quote the clause's installed ruleset version holds word for word
+        (messages.by_reference); `stored` restores both."""
+        from zhunru.messages import by_reference
+
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        by_reference(data.get("reasons", []))
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    @staticmethod
+    def stored(payload_json: str) -> dict:
+        """A stored decision as the contract's dict (no messages): defaults and sources back."""
+        from zhunru.messages import restored
+
+        decision = Decision.model_validate_json(payload_json)
+        data = decision.model_dump(mode="json")
+        restored(data["reasons"])
+        return data
+
     @classmethod
     def from_log(cls, payload_json: str) -> "Decision":
         """The decision a log row holds, marked as already logged."""
-        decision = cls.model_validate_json(payload_json)
-        decision._json = payload_json
+        decision = cls.model_validate(cls.stored(payload_json))
         decision._already_logged = True
         return decision
 

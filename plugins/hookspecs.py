@@ -33,7 +33,10 @@ def zhunru_decision_made(request, decision, session):
 
     `session` carries the run's options (`session.log_url`, `session.no_log`,
     `session.attachments`) and a dict `session.state` where an observer keeps its resources.
-    An exception raised here stops the run with a non-zero exit.
+    An exception raised here stops the run with a non-zero exit. When the log finds, as it
+    writes a chunk, that another writer took a community's cap first, nothing of the chunk is
+    written and the chunk is decided again: its decisions are observed again, and only the
+    chunk that `zhunru_flush` returns from without an exception is final.
     """
 
 

@@ -12,7 +12,8 @@ def zhunru_decision_made(request, decision, session):
     from zhunru.log.store import decision_record
 
     attachments = session.attachments if session.attachments else None
-    session.state.setdefault("log_pending", []).append(decision_record(request, decision, attachments))
+    cap = session.state["cap"](request) if "cap" in session.state else None
+    session.state.setdefault("log_pending", []).append(decision_record(request, decision, attachments, cap))
 
 
 @hookimpl
@@ -25,8 +26,10 @@ def zhunru_flush(session):
         from zhunru.log.store import DecisionLog
 
         log = session.state["log"] = DecisionLog(session.log_url)
-    written = log.append(pending)
-    pending.clear()
+    try:
+        written = log.append(pending)
+    finally:
+        pending.clear()
     logged = session.state.setdefault("logged", {})
     for entry in written:
         if entry.get("existing"):

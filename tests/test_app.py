@@ -50,7 +50,7 @@ def test_plates_admitted_in_a_run_are_standing_for_the_next_run(sqlite_url):
     with zhunru.Zhunru(db=sqlite_url) as app:
         assert [d.outcome for d in app.decide(plates)] == ["admitted"] * 4  # the same plate twice counts once
     with zhunru.Zhunru(db=sqlite_url) as app:
-        standing = app.log.admitted_matters({"nameplate"})
+        standing = app.log.carried({("bijie", "nameplate", "洪山社区"), ("bijie", "nameplate", "别的社区")})
     assert standing == {("bijie", "nameplate", "洪山社区"): {"BJ-PLATE-01", "BJ-PLATE-02", "BJ-PLATE-03"}}
 
 
@@ -81,7 +81,9 @@ def test_the_log_stores_decisions_without_words(sqlite_url):
         entry = app.log.find("neutral")
     stored = json.loads(entry.payload_json)
     reason = stored["reasons"][0]
-    assert reason["code"] == "FUNDING_MISSING" and reason["message"] is None
+    assert reason["code"] == "FUNDING_MISSING" and "message" not in reason
+    assert "source" not in reason and reason["clause"] == decision.reasons[0].clause  # by reference to the ruleset
+    assert decision.reasons[0].source["quote"] not in entry.payload_json
     assert reason["values"] == {"matter": "入户经济普查", "department": "七星关区司法局"}
     assert "不予准入" not in entry.payload_json and "refused" not in entry.payload_json
     zh, en = decision.shown("zh"), decision.shown("en")
@@ -113,7 +115,7 @@ def test_rows_written_with_words_stay_readable(sqlite_url):
         record = decision_record(request, decision)
         payload = json.loads(record.entry["payload_json"])
         payload["reasons"] = [{"code": "FUNDING_MISSING", "clause": payload["reasons"][0]["clause"],
-                               "message": "旧格式的理由文字。", "source": payload["reasons"][0]["source"]}]
+                               "message": "旧格式的理由文字。", "source": decision.reasons[0].source}]
         app.log.append([Record({**record.entry, "payload_json": json.dumps(payload, ensure_ascii=False)})])
     shown = run_cli("log", "show", "legacy", "--db", sqlite_url)
     assert shown.returncode == 0 and "旧格式的理由文字。" in shown.stdout, shown.stderr

@@ -167,14 +167,14 @@ def test_swapped_rows_are_caught(db, tmp_path):
 
 def test_rehashed_row_still_breaks_the_link(db, tmp_path):
     """A tamperer who also recomputes the changed row's own hash breaks the next row's link."""
-    from zhunru.log.store import row_hash
+    from zhunru.log.store import HASHED_FIELDS, chain_hash, content_digest
 
     fill(db, tmp_path)
-    cols = ("seq", "entry_id", "entry_type", "request_id", "decision_key", "refers_to", "act_key", "created_at",
-            "city", "ruleset", "ruleset_sha256", "outcome", "request_json", "payload_json", "prev_hash")
+    cols = ("seq", "prev_hash", *HASHED_FIELDS)
     row = dict(zip(cols, execute(db, f"SELECT {', '.join(cols)} FROM zhunru_log WHERE seq = 3")[0]))
     row["outcome"] = "admitted"
-    execute(db, "UPDATE zhunru_log SET outcome = ?, hash = ? WHERE seq = 3", ("admitted", row_hash(row, [])))
+    rehashed = chain_hash(3, row["prev_hash"], content_digest(row, []))
+    execute(db, "UPDATE zhunru_log SET outcome = ?, hash = ? WHERE seq = 3", ("admitted", rehashed))
     code, report = verify(db)
     assert code == 1 and report["problem"].startswith("row 4 ") and "previous-hash" in report["problem"]
 

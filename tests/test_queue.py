@@ -118,7 +118,7 @@ def test_officers_acting_at_once_exactly_one_wins(db_url, testville):
     log = DecisionLog(db_url)
     try:
         acts = log.entries(refers_to=decision.decision_id)
-        assert len(acts) == 1 and pending(log) == []
+        assert len(acts) == 1 and list(pending(log)) == []
         assert log.verify()[1] is None
     finally:
         log.close()

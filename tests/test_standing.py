@@ -84,3 +84,65 @@ def test_within_one_batch_the_cap_counts_earlier_decisions(tmp_path, capville, s
     assert result.exit_code == 0, result.output
     outcomes = [json.loads(line)["outcome"] for line in result.output.splitlines()]
     assert outcomes == ["admitted", "rejected"]
+
+
+def _admitted_plates(url: str) -> dict[str, set[str]]:
+    """Community → the plates admitted to it, read from the log's rows themselves."""
+    from sqlalchemy import create_engine, text
+
+    from zhunru.log.store import normalise_url
+
+    found: dict[str, set[str]] = {}
+    with create_engine(normalise_url(url)).connect() as conn:
+        for request_json, payload_json in conn.execute(text(
+                "SELECT request_json, payload_json FROM zhunru_log WHERE entry_type = 'decision' "
+                "AND outcome = 'admitted'")):
+            request, decision = json.loads(request_json), json.loads(payload_json)
+            for c in request["communities"]:
+                found.setdefault(c["name"], set()).add(decision["matter"]["code"])
+    return found
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_sixteen_concurrent_deciders_never_pass_a_cap(backend, capville, tmp_path, request):
+    """16 processes decide plates for the same 30 communities at once (cap: one plate each),
+    each after 600 plates for communities of its own: a cap state read once, when a run
+    starts, would be stale by then. Half of the processes ask for the other plate than the rest
+    for each community: whoever writes second must see the first's plate, inside the log's
+    transaction, and be refused."""
+    import os
+    import subprocess
+    import sys
+
+    url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_url")
+    zhunru = os.path.join(os.path.dirname(sys.executable), "zhunru")
+    procs = []
+    for w in range(16):
+        batch = tmp_path / f"w{w}.jsonl"
+        with batch.open("w", encoding="utf-8") as out:
+            for j in range(600):
+                out.write(json.dumps({
+                    "id": f"w{w}-own{j}", "city": "capville", "date": "2021-05-01", "kind": "nameplate",
+                    "matter": "社区居委会牌子", "department": {"name": "某区民政局", "level": "district"},
+                    "communities": [{"name": f"w{w}-own{j}", "population": 100}]}, ensure_ascii=False) + "\n")
+            for i in range(30):
+                matter = "社区居委会牌子" if (w + i) % 2 else "社区服务站牌子"
+                out.write(json.dumps({
+                    "id": f"w{w}-c{i}", "city": "capville", "date": "2021-05-01", "kind": "nameplate",
+                    "matter": matter, "department": {"name": "某区民政局", "level": "district"},
+                    "communities": [{"name": f"社区{i}", "population": 100}]}, ensure_ascii=False) + "\n")
+        procs.append(subprocess.Popen([zhunru, "evaluate", "--batch", str(batch), "--db", url, "--format", "json"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy()))
+    outcomes = []
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err.decode()
+        outcomes += [json.loads(line)["outcome"] for line in out.decode().splitlines()]
+    assert len(outcomes) == 16 * 630
+    plates = {k: v for k, v in _admitted_plates(url).items() if k.startswith("社区")}
+    assert set(plates) == {f"社区{i}" for i in range(30)}
+    assert all(len(codes) == 1 for codes in plates.values()), {k: v for k, v in plates.items() if len(v) > 1}
+    assert outcomes.count("rejected") >= 30 * 7  # in each community, the other plate's 8 requests less one race
+    from zhunru.log.store import DecisionLog
+
+    assert DecisionLog(url).verify() == (16 * 630, None)

@@ -95,7 +95,7 @@ class Standing:
                     for c in request.communities), default=0)
 
     def record(self, request: Request, decision: "Decision") -> None:
-        if decision.outcome == "admitted":
+        if decision.outcome == "admitted" and not decision.advisory:  # what binds (log.matters.in_effect)
             for c in request.communities:
                 key = (request.city, request.kind, community_key(c))
                 self.admitted.setdefault(key, set()).add(decision.matter.code or decision.matter.name)

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from zhunru.errors import InputError
 from zhunru.kinds import PAPERWORK  # noqa: F401 - the report counts these together
+from zhunru.models import Decision
 
 REGISTRY_TABLE = "zhunru_community"
 COMMUNITY_FIELDS = ("name", "code", "district", "street", "population", "households")
@@ -126,44 +129,64 @@ def registry_rows(store) -> list[dict]:
         return []
 
 
-def enrich(communities: list[dict], rows: list[dict]) -> list[dict]:
-    """Fill what a request left out (district, street, code, sizes) from the registry: by code,
-    else by a name that is unique (or unique within the request's district)."""
+def enricher(rows: list[dict]):
+    """enrich() with the registry's indexes built once: for callers enriching many requests."""
     by_code = {r["code"]: r for r in rows if r.get("code")}
     by_name: dict[str, list[dict]] = {}
     for r in rows:
         by_name.setdefault(r["name"], []).append(r)
-    out = []
-    for c in communities:
-        match = by_code.get(c.get("code")) if c.get("code") else None
-        if match is None:
-            named = by_name.get(c.get("name"), [])
-            if c.get("district"):
-                named = [r for r in named if r.get("district") == c["district"]]
-            match = named[0] if len(named) == 1 else None
-        given = {k: v for k, v in c.items() if v is not None}
-        out.append({**{k: v for k, v in (match or {}).items() if v is not None}, **given})
-    return out
+
+    def enrich_(communities: list[dict]) -> list[dict]:
+        out = []
+        for c in communities:
+            match = by_code.get(c.get("code")) if c.get("code") else None
+            if match is None:
+                named = by_name.get(c.get("name"), [])
+                if c.get("district"):
+                    named = [r for r in named if r.get("district") == c["district"]]
+                match = named[0] if len(named) == 1 else None
+            given = {k: v for k, v in c.items() if v is not None}
+            out.append({**{k: v for k, v in (match or {}).items() if v is not None}, **given})
+        return out
+
+    return enrich_
 
 
-def load_matters(store) -> list[Matter]:
-    """Every decision in the log, oldest first, with its act and enriched communities."""
-    rows = registry_rows(store)
-    decisions: dict[str, Matter] = {}
-    acts: dict[str, dict] = {}
-    for e in store.entries(newest_first=False):
-        if e.entry_type == "decision":
-            request = json.loads(e.request_json)
-            decisions[e.entry_id] = Matter(
-                seq=e.seq, entry_id=e.entry_id, request_id=e.request_id, created_at=e.created_at,
-                ruleset=e.ruleset, ruleset_sha256=e.ruleset_sha256, log_hash=e.hash, request=request,
-                decision=json.loads(e.payload_json), communities=enrich(request.get("communities") or [], rows))
-        elif e.entry_type in ("approval", "refusal") and e.refers_to:
-            acts[e.refers_to] = dict(json.loads(e.payload_json), entry_id=e.entry_id, seq=e.seq)
-    for decision_id, act in acts.items():
-        if decision_id in decisions:
-            decisions[decision_id].act = act
-    return list(decisions.values())
+def enrich(communities: list[dict], rows: list[dict]) -> list[dict]:
+    """Fill what a request left out (district, street, code, sizes) from the registry: by code,
+    else by a name that is unique (or unique within the request's district)."""
+    return enricher(rows)(communities)
+
+
+def matters_at(store, seqs: Iterable[int], registry: list[dict] | None = None) -> Iterator[Matter]:
+    """The decisions at these log rows, in the order given, each with its act and enriched
+    communities: fetched by key, 500 at a time (memory does not grow with the log)."""
+    from sqlalchemy import bindparam, select
+
+    from zhunru.log.store import LogEntry
+
+    enrich_ = enricher(registry_rows(store) if registry is None else registry)
+    table = LogEntry.__table__
+    by_seq = select(table).where(table.c.seq.in_(bindparam("seqs", expanding=True))).order_by(table.c.seq)
+    by_act = select(table).where(table.c.act_key.in_(bindparam("ids", expanding=True)))
+    iterator = iter(seqs)
+    with store.reader.connect() as conn:
+        while chunk := list(itertools.islice(iterator, 500)):
+            found = {r["seq"]: r for r in conn.execute(by_seq, {"seqs": chunk}).mappings()}
+            ids = [r["entry_id"] for r in found.values() if r["entry_type"] == "decision"]
+            acts = {a["act_key"]: a for a in conn.execute(by_act, {"ids": ids}).mappings()} if ids else {}
+            for seq in chunk:
+                e = found.get(seq)
+                if e is None or e["entry_type"] != "decision":
+                    continue
+                request = json.loads(e["request_json"])
+                act = acts.get(e["entry_id"])
+                yield Matter(seq=e["seq"], entry_id=e["entry_id"], request_id=e["request_id"], created_at=e["created_at"],
+                             ruleset=e["ruleset"], ruleset_sha256=e["ruleset_sha256"], log_hash=e["hash"],
+                             request=request, decision=Decision.stored(e["payload_json"]),
+                             communities=enrich_(request.get("communities") or []),
+                             act=dict(json.loads(act["payload_json"]), entry_id=act["entry_id"], seq=act["seq"])
+                             if act else None)
 
 
 def find_matter(store, ident: str) -> Matter:
@@ -179,7 +202,7 @@ def find_matter(store, ident: str) -> Matter:
     act = store.act_on(entry.entry_id)
     return Matter(seq=entry.seq, entry_id=entry.entry_id, request_id=entry.request_id, created_at=entry.created_at,
                   ruleset=entry.ruleset, ruleset_sha256=entry.ruleset_sha256, log_hash=entry.hash, request=request,
-                  decision=json.loads(entry.payload_json),
+                  decision=Decision.stored(entry.payload_json),
                   communities=enrich(request.get("communities") or [], registry_rows(store)),
                   act=dict(json.loads(act.payload_json), entry_id=act.entry_id, seq=act.seq) if act else None)
 

@@ -16,39 +16,54 @@ import datetime as dt
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import bindparam, event, func, text
+from sqlalchemy import Index, bindparam, event, func, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from zhunru.errors import InputError
+from zhunru.log import targets
+from zhunru.log.targets import Target
 
 GENESIS = "0" * 64
 ADVISORY_LOCK = 0x7A68756E7275  # "zhunru"
+FORMAT = 2  # rows written now: hashed as stored bytes (content_digest); 1 / NULL: row_hash of sorted JSON
 
 
 class LogEntry(SQLModel, table=True):
     __tablename__ = "zhunru_log"
+    __table_args__ = (
+        # what awaits the district body: a small partial index, not one over every row
+        Index("ix_zhunru_log_pending", "seq", sqlite_where=text("outcome = 'needs_approval' AND entry_type = 'decision'"),
+              postgresql_where=text("outcome = 'needs_approval' AND entry_type = 'decision'")),
+    )
     seq: int = Field(primary_key=True)
     entry_id: str = Field(index=True, unique=True, max_length=64)
     entry_type: str = Field(max_length=32)  # decision | approval | refusal
-    request_id: str = Field(index=True, max_length=128)
+    request_id: str = Field(max_length=128)
     decision_key: str | None = Field(default=None, unique=True, max_length=128)  # request id of a decision
-    refers_to: str | None = Field(default=None, index=True, max_length=64)  # decision an act is about
+    refers_to: str | None = Field(default=None, max_length=64)  # decision an act is about
     act_key: str | None = Field(default=None, unique=True, max_length=128)  # one approval/refusal per decision
     created_at: str = Field(max_length=40)
     city: str = Field(max_length=64)
     ruleset: str = Field(max_length=128)
     ruleset_sha256: str = Field(max_length=64)
     outcome: str = Field(max_length=32)
+    kind: str | None = Field(default=None, max_length=32)
+    request_date: str | None = Field(default=None, max_length=10)
+    department: str | None = Field(default=None, max_length=200)
+    matter: str | None = Field(default=None, max_length=200)  # catalogue code, else name
     request_json: str
     payload_json: str
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    fmt: int | None = None
 
 
 class Head(SQLModel, table=True):
@@ -75,17 +90,53 @@ class Attachment(SQLModel, table=True):
     sha256: str | None = Field(default=None, max_length=64)
 
 
+TABLES = [LogEntry.__table__, Head.__table__, Attachment.__table__, Target.__table__]
+# Format 1 rows (before the derived columns): their hash covers these, as sorted-key JSON.
 ENTRY_FIELDS = ("seq", "entry_id", "entry_type", "request_id", "decision_key", "refers_to", "act_key",
                 "created_at", "city", "ruleset", "ruleset_sha256", "outcome", "request_json", "payload_json",
                 "prev_hash")
+# Format 2: the content digest covers these stored values, in this order; the chain hash covers
+# the sequence number, the previous hash and the digest.
+HASHED_FIELDS = ("entry_id", "entry_type", "request_id", "decision_key", "refers_to", "act_key", "created_at",
+                 "city", "ruleset", "ruleset_sha256", "outcome", "kind", "request_date", "department", "matter",
+                 "request_json", "payload_json")
 ATTACHMENT_FIELDS = ("position", "amount", "source", "document", "kind", "path", "size", "sha256")
+STORED_FIELDS = ("seq", *HASHED_FIELDS, "prev_hash", "hash", "fmt")
+DERIVED_FIELDS = ("kind", "request_date", "department", "matter")
 
 
 def row_hash(entry: dict, attachments: list[dict]) -> str:
+    """Format 1: the SHA-256 of the row's fields as sorted-key JSON (rows written before format 2)."""
     body = {k: entry.get(k) for k in ENTRY_FIELDS}
     body["attachments"] = [{k: a.get(k) for k in ATTACHMENT_FIELDS} for a in attachments]
     return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True,
                                      separators=(",", ":")).encode()).hexdigest()
+
+
+def _field_bytes(value) -> bytes:
+    if value is None:
+        return b"N"
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(f"a stored value is {type(value).__name__}")
+    data = (value if isinstance(value, str) else str(value)).encode()
+    return b"S" + len(data).to_bytes(8, "big") + data
+
+
+def content_digest(entry: dict, attachments: list[dict]) -> bytes:
+    """Format 2: the SHA-256 of the stored values themselves, each length-prefixed (no JSON
+    re-encoding). Computed before the writers' lock; only `chain_hash` runs under it."""
+    digest = hashlib.sha256(b"zhunru-row-2")
+    for k in HASHED_FIELDS:
+        digest.update(_field_bytes(entry.get(k)))
+    digest.update(len(attachments).to_bytes(4, "big"))
+    for a in attachments:
+        for k in ATTACHMENT_FIELDS:
+            digest.update(_field_bytes(a.get(k)))
+    return digest.digest()
+
+
+def chain_hash(seq: int, prev: str, digest: bytes) -> str:
+    return hashlib.sha256(b"%d:%s:" % (seq, prev.encode()) + digest).hexdigest()
 
 
 def file_attachment(path: str, amount: Decimal, source: str, document: str | None = None) -> dict:
@@ -123,10 +174,16 @@ def normalise_url(url: str) -> str:
 
 @dataclass
 class Record:
-    """One entry to append: its fields, and its attachments."""
+    """One entry to append: its fields, its attachments, and what it does to the target rows
+    (targets.py): a decision adds `targets`; an act sets its decision's rows to `act_state`.
+    `cap` is set on an admission of a capped kind: the number of matters of that kind a target
+    community may carry, checked again inside the writers' transaction."""
 
     entry: dict
     attachments: list[dict] = field(default_factory=list)
+    targets: list[dict] = field(default_factory=list)
+    act_state: str | None = None
+    cap: int | None = None
 
 
 class LogError(InputError):
@@ -135,7 +192,44 @@ class LogError(InputError):
     exit_code = 4
 
 
+class CapConflict(Exception):
+    """Another writer admitted to a community first: the admission would pass the cap. Nothing
+    of the append was written; decide again against the new standing state."""
+
+    def __init__(self, request_id: str, community: str):
+        super().__init__(f"request {request_id}: community {community} reached its cap meanwhile")
+        self.request_id, self.community = request_id, community
+
+
+def _sqlite_engine(url: str, write: bool):
+    engine = create_engine(url, connect_args={"timeout": 60, "isolation_level": None, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _pragma(dbapi_conn, _record):
+        dbapi_conn.execute("PRAGMA busy_timeout=60000")
+        dbapi_conn.execute("PRAGMA foreign_keys=ON")
+        dbapi_conn.execute("PRAGMA journal_mode=WAL")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):  # writers take the write lock up front: one chain, no lost updates
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+@dataclass
+class _Job:
+    records: list[Record]
+    digests: list[bytes]
+    result: list[dict] | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
 class DecisionLog:
+    """The log at `url`. Thread-safe: appends from many threads are committed together (group
+    commit: whoever finds no commit under way takes every waiting append into one transaction)."""
+
     def __init__(self, url: str | None = None):
         self.url = normalise_url(url or default_url())
         self.is_sqlite = self.url.startswith("sqlite")
@@ -147,24 +241,21 @@ class DecisionLog:
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
                     raise LogError(f"--db: cannot create {Path(path).parent} ({exc.strerror})") from None
-            self.engine = create_engine(self.url, connect_args={"timeout": 60, "isolation_level": None})
-
-            @event.listens_for(self.engine, "connect")
-            def _pragma(dbapi_conn, _record):
-                dbapi_conn.execute("PRAGMA busy_timeout=60000")
-                dbapi_conn.execute("PRAGMA foreign_keys=ON")
-                dbapi_conn.execute("PRAGMA journal_mode=WAL")
-
-            @event.listens_for(self.engine, "begin")
-            def _begin(conn):  # take the write lock up front: one chain, no lost updates
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            self.engine = _sqlite_engine(self.url, write=True)
+            # Readers take no write lock (WAL: they see the last commit, writers go on).
+            self.reader = _sqlite_engine(self.url, write=False)
         else:
-            self.engine = create_engine(self.url, pool_pre_ping=True)
+            self.engine = self.reader = create_engine(self.url, pool_pre_ping=True)
+        self._cond = threading.Condition()
+        self._waiting: list[_Job] = []
+        self._committing = False
         try:
             with self.engine.begin() as conn:
-                if not self.is_sqlite:  # concurrent first runs would race to CREATE TABLE
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK})
-                SQLModel.metadata.create_all(conn)
+                self._lock(conn)  # concurrent first runs would race to CREATE TABLE
+                upgrade = _needs_upgrade(conn)
+                SQLModel.metadata.create_all(conn, tables=TABLES)
+                if upgrade:
+                    _upgrade(conn)
         except OperationalError as exc:
             raise LogError(f"--db: cannot open the log at {self.display_url} ({_short(exc)})") from None
 
@@ -174,81 +265,175 @@ class DecisionLog:
 
     def close(self) -> None:
         self.engine.dispose()
+        self.reader.dispose()
+
+    def _lock(self, conn) -> None:
+        """The writers' lock (SQLite takes it with BEGIN IMMEDIATE)."""
+        if not self.is_sqlite:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK})
 
     # -- writing ---------------------------------------------------------------------------
     def append(self, records: Iterable[Record]) -> list[dict]:
-        """Append records in one transaction. A decision whose request id is already logged is
-        not written again; its logged entry is returned in its place.
+        """Append records in one transaction, all or nothing. A decision whose request id is
+        already logged is not written again; its logged entry is returned in its place.
 
-        Rows go in with bulk Core inserts and the already-logged keys are looked up once per
-        call, not per row: per-row ORM objects and queries cost ten times the I/O itself."""
+        Raises CapConflict (nothing written) when an admission of a capped kind would pass the
+        cap because another writer admitted first, and LogError when the database fails.
+        Concurrent callers' appends are committed together; each caller's records stay
+        together, in order, and fail or succeed on their own."""
         records = list(records)
-        out: list[dict] = []
-        try:
-            with Session(self.engine) as session, session.begin():
-                if not self.is_sqlite:
-                    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK})
-                last = session.exec(select(LogEntry.seq, LogEntry.hash).order_by(LogEntry.seq.desc()).limit(1)).first()
-                seq, prev = (last[0], last[1]) if last else (0, GENESIS)
-                existing = self._existing(session, records)
-                rows: list[dict] = []
-                att_rows: list[dict] = []
-                for record in records:
-                    entry = dict(record.entry)
-                    key = _key(entry)
-                    if key is not None and key in existing:
-                        out.append(dict(existing[key], existing=True))
-                        continue
-                    seq += 1
-                    entry.update(seq=seq, prev_hash=prev)
-                    attachments = [dict(a, position=i) for i, a in enumerate(record.attachments)]
-                    entry["hash"] = prev = row_hash(entry, attachments)
-                    rows.append({k: entry.get(k) for k in (*ENTRY_FIELDS, "hash")})
-                    att_rows.extend({k: a.get(k) for k in ATTACHMENT_FIELDS} | {"entry_seq": seq}
-                                    for a in attachments)
-                    out.append(entry)
-                    if key is not None:  # the same request twice in one run: log it once
-                        existing[key] = entry
-                self._insert(session, LogEntry.__table__, rows)
-                self._insert(session, Attachment.__table__, att_rows)
-                if rows:
-                    head = Head.__table__
-                    moved = session.execute(head.update().where(head.c.id == 1).values(seq=seq, hash=prev))
-                    if moved.rowcount == 0:
-                        session.execute(head.insert().values(id=1, seq=seq, hash=prev))
-        except SQLAlchemyError as exc:
-            raise LogError(f"--db: could not write the log at {self.display_url} ({_short(exc)}); "
-                           "nothing was written") from None
-        return out
+        # Everything that needs no lock is done here: the content hash of each row.
+        job = _Job(records, [content_digest(r.entry, _positioned(r.attachments)) for r in records])
+        with self._cond:
+            self._waiting.append(job)
+            while not job.done:
+                if self._committing:
+                    self._cond.wait()
+                    continue
+                self._committing = True
+                group, self._waiting = self._waiting, []
+                self._cond.release()
+                try:
+                    self._commit(group)
+                finally:
+                    self._cond.acquire()
+                    self._committing = False
+                    self._cond.notify_all()
+        if job.error is not None:
+            raise job.error
+        return job.result
 
-    def _insert(self, session: Session, table, rows: list[dict]) -> None:
+    def _commit(self, group: list[_Job]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                self._lock(conn)
+                head = conn.execute(select(Head.seq, Head.hash).where(Head.id == 1)).first()
+                seq, prev = (head[0], head[1]) if head else (0, GENESIS)
+                existing = self._existing(conn, [r for job in group for r in job.records])
+                rows, att_rows, target_rows, acts = [], [], [], []
+                carried: dict[tuple[str, str, str], set[str]] = {}  # what this group admits, for caps
+                for job in group:
+                    mark = (seq, prev, len(rows), len(att_rows), len(target_rows), len(acts), dict(existing))
+                    try:
+                        out, seq, prev = self._place(conn, job, seq, prev, existing, carried,
+                                                     rows, att_rows, target_rows, acts)
+                    except CapConflict as exc:
+                        seq, prev = mark[0], mark[1]
+                        del rows[mark[2]:], att_rows[mark[3]:], target_rows[mark[4]:], acts[mark[5]:]
+                        existing.clear()
+                        existing.update(mark[6])
+                        carried.clear()  # recounted from the rows kept
+                        for t in target_rows:
+                            if t["state"] == "in_effect":
+                                carried.setdefault((t["city"], t["kind"], t["community"]), set()).add(t["matter"])
+                        job.error = exc
+                        continue
+                    job.result = out
+                self._insert(conn, LogEntry.__table__, STORED_FIELDS, rows)
+                self._insert(conn, Attachment.__table__, (*ATTACHMENT_FIELDS, "entry_seq"), att_rows)
+                self._insert(conn, Target.__table__, targets.COLUMNS, target_rows)
+                for decision_id, state in acts:
+                    conn.execute(text("UPDATE zhunru_target SET state = :state WHERE decision_seq = "
+                                      "(SELECT seq FROM zhunru_log WHERE entry_id = :id)"), {"state": state, "id": decision_id})
+                if rows:
+                    moved = conn.execute(Head.__table__.update().where(Head.id == 1).values(seq=seq, hash=prev))
+                    if moved.rowcount == 0:
+                        conn.execute(Head.__table__.insert().values(id=1, seq=seq, hash=prev))
+        except SQLAlchemyError as exc:
+            error = LogError(f"--db: could not write the log at {self.display_url} ({_short(exc)}); "
+                             "nothing of this part was written")
+            for job in group:
+                job.result, job.error = None, job.error or error
+        except BaseException as exc:  # noqa: BLE001 - every waiting caller must hear of it
+            for job in group:
+                job.result, job.error = None, job.error or exc
+        finally:
+            for job in group:
+                job.done = True
+
+    def _place(self, conn, job: _Job, seq: int, prev: str, existing: dict, carried: dict,
+               rows: list, att_rows: list, target_rows: list, acts: list) -> tuple[list[dict], int, str]:
+        """Give one job's records their sequence numbers and chain hashes (under the lock)."""
+        out = []
+        for record, digest in zip(job.records, job.digests):
+            entry = dict(record.entry)
+            key = _key(entry)
+            if key is not None and key in existing:
+                out.append(dict(existing[key], existing=True))
+                continue
+            if record.cap is not None:
+                self._check_cap(conn, record, carried)
+            seq += 1
+            entry.update(seq=seq, prev_hash=prev, fmt=FORMAT)
+            entry["hash"] = prev = chain_hash(seq, prev, digest)
+            rows.append(tuple(entry.get(k) for k in STORED_FIELDS))
+            att_rows.extend(tuple(a.get(k) for k in ATTACHMENT_FIELDS) + (seq,) for a in _positioned(record.attachments))
+            for t in record.targets:
+                row = dict(t, decision_seq=seq)
+                target_rows.append(row)
+                if row["state"] == "in_effect":
+                    carried.setdefault((row["city"], row["kind"], row["community"]), set()).add(row["matter"])
+            if record.act_state is not None:
+                acts.append((entry["refers_to"], record.act_state))
+            out.append(entry)
+            if key is not None:  # the same request twice in one run: log it once
+                existing[key] = entry
+        return out, seq, prev
+
+    def _check_cap(self, conn, record: Record, carried: dict) -> None:
+        for t in record.targets:
+            key = (t["city"], t["kind"], t["community"])
+            matters = carried.get(key, set()) | self._carried(conn, *key)
+            if len(matters - {t["matter"]}) >= record.cap:
+                raise CapConflict(record.entry["request_id"], t["community"])
+
+    def _carried(self, conn, city: str, kind: str, community: str) -> set[str]:
+        return {m for (m,) in conn.execute(_CARRIED, {"city": city, "kind": kind, "community": community})}
+
+    def _insert(self, conn, table, columns, rows: list[tuple] | list[dict]) -> None:
         if not rows:
             return
-        if not self.is_sqlite:
-            session.execute(table.insert(), rows)
-            return
-        # SQLite: the driver's executemany directly; SQLAlchemy's per-row parameter processing
-        # would cost as much as the insert itself.
-        columns = list(rows[0])
-        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        session.connection().exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows])
+        if isinstance(rows[0], dict):
+            rows = [tuple(r[c] for c in columns) for r in rows]
+        marks = ", ".join("?" if self.is_sqlite else "%s" for _ in columns)
+        # The driver's executemany directly (prepared once; psycopg pipelines it): SQLAlchemy's
+        # per-row parameter processing would cost as much as the insert itself.
+        conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", rows)
 
-    def _existing(self, session: Session, records: list[Record]) -> dict[tuple[str, str], dict]:
+    def _existing(self, conn, records: list[Record]) -> dict[tuple[str, str], dict]:
         """Already-logged entries for the records' idempotency keys, by (column, key)."""
         found: dict[tuple[str, str], dict] = {}
+        table = LogEntry.__table__
         for column in ("decision_key", "act_key"):
             keys = sorted({r.entry[column] for r in records if r.entry.get(column)})
             # One cached statement with an expanding parameter: a literal IN list of 500 keys
             # would be compiled anew for every chunk (as costly as the chunk's inserts).
-            query = select(LogEntry).where(getattr(LogEntry, column).in_(bindparam("keys", expanding=True)))
+            query = select(table).where(table.c[column].in_(bindparam("keys", expanding=True)))
             for start in range(0, len(keys), 500):
-                for row in session.exec(query, params={"keys": keys[start:start + 500]}):
-                    found[(column, getattr(row, column))] = row.model_dump()
+                for row in conn.execute(query, {"keys": keys[start:start + 500]}).mappings():
+                    found[(column, row[column])] = dict(row)
         return found
+
+    def rebuild_targets(self) -> int:
+        """Write the target rows again from the log (under the writers' lock); their count."""
+        written = 0
+        with self.engine.begin() as conn:
+            self._lock(conn)
+            conn.execute(Target.__table__.delete())
+            batch: list[dict] = []
+            for rows in _expected_targets(conn):
+                batch.extend(rows)
+                if len(batch) >= 2000:
+                    self._insert(conn, Target.__table__, targets.COLUMNS, batch)
+                    written += len(batch)
+                    batch = []
+            self._insert(conn, Target.__table__, targets.COLUMNS, batch)
+            written += len(batch)
+        return written
 
     # -- reading ---------------------------------------------------------------------------
     def entries(self, limit: int | None = None, newest_first: bool = True, **where) -> list[LogEntry]:
-        with Session(self.engine) as session:
+        with Session(self.reader) as session:
             query = select(LogEntry)
             for key, value in where.items():
                 if value is not None:
@@ -258,90 +443,235 @@ class DecisionLog:
                 query = query.limit(limit)
             return list(session.exec(query).all())
 
-    def admitted_matters(self, kinds: set[str]) -> dict[tuple[str, str, str], set[str]]:
-        """(city, kind, community code or name) → matters in effect for it (log.matters.in_effect:
-        admitted by an in-force ruleset, or approved). Read once per run for the kinds a ruleset caps."""
-        from zhunru.decide.evaluate import community_key
-        from zhunru.log.matters import in_effect
-        from zhunru.models import Request
-
+    def carried(self, keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], set[str]]:
+        """(city, kind, community) → the matters in effect for it (targets.STATES), for the
+        given keys only: what the caps of one chunk of requests need, by index."""
         found: dict[tuple[str, str, str], set[str]] = {}
-        with Session(self.engine) as session:
-            acts = {refers_to: act for refers_to, act in session.exec(select(LogEntry.refers_to, LogEntry.entry_type)
-                                                                       .where(LogEntry.entry_type.in_(("approval", "refusal"))))}
-            query = select(LogEntry.entry_id, LogEntry.outcome, LogEntry.request_json, LogEntry.payload_json).where(
-                LogEntry.entry_type == "decision", LogEntry.outcome.in_(("admitted", "needs_approval")))
-            for entry_id, outcome, request_json, payload_json in session.exec(query):
-                if outcome != "admitted" and acts.get(entry_id) != "approval":
-                    continue
-                data = json.loads(request_json)
-                if data.get("kind") not in kinds:
-                    continue
-                payload = json.loads(payload_json)
-                if not in_effect(outcome, bool(payload.get("advisory")), acts.get(entry_id)):
-                    continue
-                request = Request.model_validate(data)
-                matter = payload["matter"]
-                for c in request.communities:
-                    key = (request.city, request.kind, community_key(c))
-                    found.setdefault(key, set()).add(matter.get("code") or matter["name"])
+        wanted = set(keys)
+        by_kind: dict[str, set[str]] = {}
+        for _city, kind, community in wanted:
+            by_kind.setdefault(kind, set()).add(community)
+        with self.reader.connect() as conn:
+            for kind, communities in by_kind.items():
+                names = sorted(communities)
+                for start in range(0, len(names), 500):
+                    for city, community, matter in conn.execute(_CARRIED_MANY, {"kind": kind,
+                                                                                "communities": names[start:start + 500]}):
+                        if (city, kind, community) in wanted:
+                            found.setdefault((city, kind, community), set()).add(matter)
         return found
 
     def find(self, ident: str) -> LogEntry | None:
         """An entry by entry id, request id (its decision) or sequence number."""
-        with Session(self.engine) as session:
+        with Session(self.reader) as session:
             for column in (LogEntry.entry_id, LogEntry.decision_key):
                 found = session.exec(select(LogEntry).where(column == ident)).first()
                 if found:
                     return found
-            if ident.isdigit():
+            if ident.isdigit() and len(ident) < 19:
                 return session.get(LogEntry, int(ident))
         return None
 
     def act_on(self, decision_id: str) -> LogEntry | None:
         """The district body's act (approval or refusal) on a decision, if any."""
-        with Session(self.engine) as session:
+        with Session(self.reader) as session:
             return session.exec(select(LogEntry).where(LogEntry.act_key == decision_id)).first()
 
     def attachments(self, seq: int) -> list[Attachment]:
-        with Session(self.engine) as session:
+        with Session(self.reader) as session:
             return list(session.exec(select(Attachment).where(Attachment.entry_seq == seq)
                                      .order_by(Attachment.position)).all())
 
     def count(self) -> int:
-        with Session(self.engine) as session:
+        with Session(self.reader) as session:
             return session.exec(select(func.count()).select_from(LogEntry)).one()
 
     def verify(self) -> tuple[int, str | None]:
-        """(rows checked, first problem or None)."""
+        """(rows checked, first problem or None). Streams the log, its attachments and its
+        target rows side by side in sequence order: memory does not grow with the log."""
         checked, prev, expected_seq = 0, GENESIS, 1
-        with Session(self.engine) as session:
-            atts: dict[int, list[dict]] = {}
-            for att in session.exec(select(Attachment).order_by(Attachment.entry_seq, Attachment.position)):
-                atts.setdefault(att.entry_seq, []).append(att.model_dump())
-            for row in _stream(session):
-                data = row.model_dump()
-                label = f"row {row.seq} ({row.entry_type} {row.entry_id})"
-                if row.seq != expected_seq:
+        with self._snapshot() as conn:
+            atts = _grouped(_streamed(conn, select(Attachment.__table__).order_by(Attachment.entry_seq,
+                                                                                  Attachment.position)), "entry_seq")
+            pending_atts = next(atts, None)
+            for row in _streamed(conn, select(LogEntry.__table__).order_by(LogEntry.seq)):
+                label = f"row {row['seq']} ({row['entry_type']} {row['entry_id']})"
+                if row["seq"] != expected_seq:
                     return checked, f"{label}: expected row {expected_seq} here (a row was deleted or reordered)"
-                if row.prev_hash != prev:
+                if row["prev_hash"] != prev:
                     return checked, f"{label}: previous-hash link broken (a row before it was changed, deleted or reordered)"
-                if _rehash(data, atts.get(row.seq, [])) != row.hash:
+                mine: list[dict] = []
+                if pending_atts is not None and pending_atts[0] < row["seq"]:
+                    return checked, (f"row {pending_atts[0]}: an attachment belongs to no row "
+                                     "(its row was deleted)")
+                if pending_atts is not None and pending_atts[0] == row["seq"]:
+                    mine = pending_atts[1]
+                    pending_atts = next(atts, None)
+                if _rehash(row, mine) != row["hash"]:
                     return checked, f"{label}: content does not match its hash (the row or its attachments were changed)"
-                prev, expected_seq, checked = row.hash, expected_seq + 1, checked + 1
-            head = session.get(Head, 1)
-        recorded = (head.seq, head.hash) if head else (0, GENESIS)
-        if recorded != (checked, prev):
-            return checked, (f"the log ends at row {checked} but its head record says row {head.seq if head else 0}"
-                             " (rows were cut off the end, or the head was changed)")
-        return checked, None
+                prev, expected_seq, checked = row["hash"], expected_seq + 1, checked + 1
+            head = conn.execute(select(Head.seq, Head.hash).where(Head.id == 1)).first()
+            recorded = (head[0], head[1]) if head else (0, GENESIS)
+            if recorded != (checked, prev):
+                return checked, (f"the log ends at row {checked} but its head record says row {recorded[0]}"
+                                 " (rows were cut off the end, or the head was changed)")
+            return checked, _verify_targets(conn)
+
+    @contextmanager
+    def _snapshot(self):
+        """One connection that sees one state of the log throughout, while writers go on."""
+        with self.reader.connect() as conn:
+            if not self.is_sqlite:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
 
 
-def _rehash(entry: dict, attachments: list[dict]) -> str | None:
-    """The hash of a stored row; None when a value is no longer what zhunru writes (text,
-    numbers): a tampered row must be reported, not crash verify."""
+def _verify_targets(conn) -> str | None:
+    """The target rows agree with the log, decision by decision (`zhunru log rebuild` writes
+    them again from the log)."""
+    columns = [Target.__table__.c[c] for c in targets.COLUMNS]
+    stored = _grouped(_streamed(conn, select(*columns).order_by(Target.decision_seq, Target.position)), "decision_seq")
+    have = next(stored, None)
+    for expected in _expected_targets(conn):
+        if not expected:
+            continue
+        seq = expected[0]["decision_seq"]
+        if have is not None and have[0] < seq:
+            return f"target rows of row {have[0]} have no decision behind them (zhunru log rebuild)"
+        rows = have[1] if have is not None and have[0] == seq else []
+        if [_target_tuple(r) for r in rows] != [_target_tuple(r) for r in expected]:
+            return (f"row {seq}: the community rows kept for caps, publication and reports disagree "
+                    "with the log (zhunru log rebuild writes them again)")
+        if rows:
+            have = next(stored, None)
+    if have is not None:
+        return f"target rows of row {have[0]} have no decision behind them (zhunru log rebuild)"
+    return None
+
+
+_CARRIED = text("SELECT DISTINCT matter FROM zhunru_target WHERE community = :community AND kind = :kind "
+                "AND city = :city AND state = 'in_effect'")
+_CARRIED_MANY = text("SELECT DISTINCT city, community, matter FROM zhunru_target WHERE kind = :kind "
+                     "AND community IN :communities AND state = 'in_effect'").bindparams(
+    bindparam("communities", expanding=True))
+
+
+def _positioned(attachments: list[dict]) -> list[dict]:
+    return [dict(a, position=i) for i, a in enumerate(attachments)]
+
+
+def _target_tuple(row) -> tuple:
+    return tuple(bool(row[c]) if c in ("funded", "staffed") else row[c] for c in targets.COLUMNS)
+
+
+def _streamed(conn, query, size: int = 2000) -> Iterator[dict]:
+    result = conn.execution_options(stream_results=True, yield_per=size).execute(query).mappings()
+    for row in result:
+        yield dict(row)
+
+
+def _grouped(rows: Iterator[dict], key: str) -> Iterator[tuple[int, list[dict]]]:
+    """Consecutive rows with the same `key`, as (key, rows)."""
+    current, group = None, []
+    for row in rows:
+        if row[key] != current and group:
+            yield current, group
+            group = []
+        current = row[key]
+        group.append(row)
+    if group:
+        yield current, group
+
+
+def _paged(conn, query, key, size: int = 2000) -> Iterator[dict]:
+    """Rows of `query` in `key` order, fetched page by page (keyset): bounded memory on any
+    driver, and the connection stays free for lookups between pages."""
+    last = None
+    while True:
+        page = query if last is None else query.where(key > last)
+        found = [dict(r) for r in conn.execute(page.order_by(key).limit(size)).mappings()]
+        if not found:
+            return
+        yield from found
+        last = found[-1][key.key]
+
+
+def _expected_targets(conn) -> Iterator[list[dict]]:
+    """The target rows each decision of the log implies, in log order, with the state its act
+    (if any) gave it."""
+    query = (select(LogEntry.seq, LogEntry.entry_id, LogEntry.outcome, LogEntry.request_json, LogEntry.payload_json)
+             .where(LogEntry.entry_type == "decision"))
+    for row in _paged(conn, query, LogEntry.seq):
+        state = None
+        if row["outcome"] == "needs_approval":
+            act = conn.execute(select(LogEntry.entry_type).where(LogEntry.act_key == row["entry_id"])).first()
+            state = targets.ACT_STATES.get(act[0]) if act else None
+        try:
+            yield targets.rows_for(row["seq"], json.loads(row["request_json"]), json.loads(row["payload_json"]), state)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            yield []  # a row zhunru did not write: its hash already says so
+
+
+def _needs_upgrade(conn) -> bool:
+    """A log written before format 2 (no derived columns): upgraded in place on first open."""
+    from sqlalchemy import inspect
+
+    inspector = inspect(conn)
+    return inspector.has_table("zhunru_log") and "fmt" not in {c["name"] for c in inspector.get_columns("zhunru_log")}
+
+
+def _upgrade(conn) -> None:
+    """Add format 2's columns to a format 1 log (its rows keep their format 1 hashes: `fmt` NULL),
+    fill the derived columns and write the target rows. Runs under the writers' lock."""
+    for column, kind in (("kind", "VARCHAR(32)"), ("request_date", "VARCHAR(10)"), ("department", "VARCHAR(200)"),
+                         ("matter", "VARCHAR(200)"), ("fmt", "INTEGER")):
+        conn.exec_driver_sql(f"ALTER TABLE zhunru_log ADD COLUMN {column} {kind}")
+    for index in LogEntry.__table__.indexes:
+        if index.name == "ix_zhunru_log_pending":
+            index.create(conn, checkfirst=True)
+    updates = []
+    for row in _paged(conn, select(LogEntry.seq, LogEntry.request_json, LogEntry.payload_json), LogEntry.seq):
+        updates.append(dict(derived(row["request_json"], row["payload_json"]), s=row["seq"]))
+        if len(updates) >= 2000:
+            _fill_derived(conn, updates)
+    _fill_derived(conn, updates)
+    conn.execute(Target.__table__.delete())
+    for expected in _expected_targets(conn):
+        if expected:
+            conn.execute(Target.__table__.insert(), expected)
+
+
+def _fill_derived(conn, updates: list[dict]) -> None:
+    if updates:
+        conn.execute(text("UPDATE zhunru_log SET kind = :kind, request_date = :request_date, "
+                          "department = :department, matter = :matter WHERE seq = :s"), updates)
+        updates.clear()
+
+
+def derived(request_json: str, payload_json: str) -> dict:
+    """The indexed columns a row's request and decision give (kind, date, department, matter)."""
     try:
-        return row_hash(entry, attachments)
+        request = json.loads(request_json)
+        decision = json.loads(payload_json)
+        matter = decision.get("matter") or {}
+        return {"kind": request.get("kind"), "request_date": request.get("date"),
+                "department": (request.get("department") or {}).get("name"),
+                "matter": matter.get("code") or matter.get("name")}
+    except (ValueError, AttributeError, TypeError):
+        return dict.fromkeys(DERIVED_FIELDS)
+
+
+def _rehash(row: dict, attachments: list[dict]) -> str | None:
+    """The hash of a stored row, by its format; None when a value is no longer what zhunru
+    writes (text, numbers): a tampered row must be reported, not crash verify."""
+    try:
+        if row.get("fmt") == FORMAT:
+            return chain_hash(row["seq"], row["prev_hash"], content_digest(row, attachments))
+        if row.get("fmt") is None and any(row.get(k) != v for k, v in
+                                           derived(row["request_json"], row["payload_json"]).items()):
+            return None  # a format 1 row's derived columns are not hashed: they must agree with it
+        return row_hash(row, attachments)
     except (TypeError, ValueError):
         return None
 
@@ -351,10 +681,6 @@ def _key(entry: dict) -> tuple[str, str] | None:
         if entry.get(column):
             return column, entry[column]
     return None
-
-
-def _stream(session: Session) -> Iterator[LogEntry]:
-    yield from session.exec(select(LogEntry).order_by(LogEntry.seq).execution_options(yield_per=2000))
 
 
 def _short(exc: Exception) -> str:
@@ -376,24 +702,36 @@ def act_record(decision_entry: LogEntry, act: str, by: str, note: str | None) ->
         "refers_to": decision_entry.entry_id, "act_key": decision_entry.entry_id, "created_at": now,
         "city": decision_entry.city, "ruleset": decision_entry.ruleset, "ruleset_sha256": decision_entry.ruleset_sha256,
         "outcome": "admitted" if act == "approval" else "rejected",
+        **derived(decision_entry.request_json, decision_entry.payload_json),
         "request_json": decision_entry.request_json, "payload_json": json.dumps(payload, ensure_ascii=False),
     }
-    return Record(entry)
+    return Record(entry, act_state=targets.ACT_STATES[act])
 
 
-def decision_record(request, decision, attachments: list[dict] | None = None) -> Record:
-    """The log record of a decision: the request, the decision and the funding attachments."""
+def decision_record(request, decision, attachments: list[dict] | None = None, cap: int | None = None) -> Record:
+    """The log record of a decision: the request, the decision by reference (its reasons'
+    codes, values and clauses; Decision.stored_json) and the funding attachments. `cap`: the
+    ruleset's cap for the request's kind, checked again as the row is written."""
     atts = list(attachments or [])
     if request.funding is not None:
         atts.insert(0, {"amount": str(request.funding.amount), "source": request.funding.source,
                         "document": request.funding.document, "kind": request.funding.kind,
                         "path": None, "size": None, "sha256": None})
+    request_json = request.model_dump_json(exclude_none=True)
+    payload_json = decision.stored_json()
     entry = {
         "entry_id": decision.decision_id, "entry_type": "decision", "request_id": decision.request_id,
         "decision_key": decision.request_id, "refers_to": None, "act_key": None,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"),
         "city": decision.ruleset.id, "ruleset": f"{decision.ruleset.id}@{decision.ruleset.version}",
         "ruleset_sha256": decision.ruleset.sha256, "outcome": decision.outcome,
-        "request_json": request.model_dump_json(), "payload_json": decision.to_json(),
+        "kind": request.kind, "request_date": request.date.isoformat(), "department": request.department.name,
+        "matter": decision.matter.code or decision.matter.name,
+        "request_json": request_json, "payload_json": payload_json,
     }
-    return Record(entry, atts)
+    state = targets.state_of(decision.outcome, decision.advisory)
+    rows = targets.rows(city=request.city, kind=request.kind, category=decision.category, matter=entry["matter"],
+                        request_date=entry["request_date"], state=state,
+                        funded=request.funding is not None and request.funding.amount > 0, staffed=request.personnel > 0,
+                        communities=[(c.name, c.code, c.district, c.street) for c in request.communities])
+    return Record(entry, atts, rows, cap=cap if state == "in_effect" else None)

@@ -17,7 +17,8 @@ import json
 from pathlib import Path
 
 from zhunru.errors import InputError
-from zhunru.log.matters import Matter, basis, in_range, load_matters
+from zhunru.log.matters import NO_DISTRICT, Matter, basis, in_range, matters_at, registry_rows
+from zhunru.log.targets import published_seqs
 from zhunru.messages import CATEGORIES
 
 KIND_LABELS = {"task": "工作事项", "nameplate": "挂牌", "certificate": "证明", "assessment": "评比考核检查",
@@ -60,7 +61,13 @@ def publication(store, district: str, start: dt.date | None = None, end: dt.date
         raise InputError("--district: must not be empty")
     if start and end and start > end:
         raise InputError(f"--from: {start} is after --to {end}")
-    chosen = [m for m in load_matters(store)
+    registry = registry_rows(store)
+    mine = [r for r in registry if r.get("district") == district]
+    seqs = published_seqs(store, district, sorted({r["code"] for r in mine if r.get("code")}),
+                          sorted({r["name"] for r in mine}), start, end, no_district=NO_DISTRICT)
+    # The SQL finds the candidates by index; the registry decides each community's district
+    # exactly as the notice and the report do (matters.enrich).
+    chosen = [m for m in matters_at(store, seqs, registry)
               if m.in_effect and district in m.districts() and in_range(m, start, end)]
     chosen.sort(key=lambda m: (LIST_ORDER.index(m.list_name), m.request["date"], m.seq))
     rows = [dict(row(m, district), no=i) for i, m in enumerate(chosen, 1)]

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+from sqlalchemy import exists
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from zhunru.errors import InputError, RulesetError
 from zhunru.log.store import DecisionLog, LogEntry, act_record
+from zhunru.models import Decision
 from zhunru.office.workdays import CHINA, CalendarRangeError, add_workdays, china_date, today_in_china, workdays_between
 
 ACTS = {"approve": "approval", "refuse": "refusal"}
@@ -36,15 +40,22 @@ def find_decision(log: DecisionLog, ident: str) -> LogEntry:
     raise InputError(f"ID: no decision {ident!r} in the log at {log.display_url} (zhunru queue, zhunru log list)")
 
 
-def pending(log: DecisionLog, city: str | None = None) -> list[LogEntry]:
-    """Decisions with outcome needs_approval and no act yet, oldest first."""
-    acted = select(LogEntry.act_key).where(LogEntry.act_key.is_not(None))
-    with Session(log.engine) as session:
-        query = select(LogEntry).where(LogEntry.entry_type == "decision", LogEntry.outcome == "needs_approval",
-                                       LogEntry.entry_id.not_in(acted))
-        if city:
-            query = query.where(LogEntry.city == city)
-        return list(session.exec(query.order_by(LogEntry.seq)).all())
+def pending(log: DecisionLog, city: str | None = None) -> Iterator[LogEntry]:
+    """Decisions with outcome needs_approval and no act yet, oldest first: read page by page
+    through the log's index of what awaits approval (memory does not grow with the log)."""
+    acts = aliased(LogEntry)
+    query = select(LogEntry).where(LogEntry.entry_type == "decision", LogEntry.outcome == "needs_approval",
+                                   ~exists().where(acts.act_key == LogEntry.entry_id))
+    if city:
+        query = query.where(LogEntry.city == city)
+    last = 0
+    while True:
+        with Session(log.reader) as session:
+            page = list(session.exec(query.where(LogEntry.seq > last).order_by(LogEntry.seq).limit(1000)).all())
+        if not page:
+            return
+        yield from page
+        last = page[-1].seq
 
 
 def act(log: DecisionLog, ident: str, verb: str, by: str, note: str | None = None) -> dict:
@@ -115,7 +126,7 @@ def ruleset_deadlines(ref: str, rulesets=None) -> Deadlines | None:
 
 def queue_item(entry: LogEntry, today: dt.date, deadlines: Deadlines | None) -> dict:
     request = json.loads(entry.request_json)
-    decision = json.loads(entry.payload_json)
+    decision = Decision.stored(entry.payload_json)
     decided_on = china_date(entry.created_at)
     item = {
         "request_id": entry.request_id, "decision_id": entry.entry_id, "city": entry.city,
@@ -150,12 +161,11 @@ def queue_item(entry: LogEntry, today: dt.date, deadlines: Deadlines | None) -> 
     return item
 
 
-def queue(log: DecisionLog, today: dt.date | None = None, city: str | None = None, rulesets=None) -> list[dict]:
+def queue(log: DecisionLog, today: dt.date | None = None, city: str | None = None, rulesets=None) -> Iterator[dict]:
+    """The queue's items, oldest first, one at a time."""
     today = today or today_in_china()
     cache: dict[str, Deadlines | None] = {}
-    items = []
     for entry in pending(log, city):
         if entry.ruleset not in cache:
             cache[entry.ruleset] = ruleset_deadlines(entry.ruleset, rulesets)
-        items.append(queue_item(entry, today, cache[entry.ruleset]))
-    return items
+        yield queue_item(entry, today, cache[entry.ruleset])

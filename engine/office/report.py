@@ -1,7 +1,8 @@
 """The burden report (社区减负): what the communities carry, per community and per district.
 
-Counted: matters *in effect* (admitted by an in-force ruleset or approved by the district
-body; matters.Matter.in_effect), by list — duty, assist, commissioned tasks; nameplates;
+Counted from the log's target rows (log/targets.py: one per decision and community, with the
+state its act gave it), streamed and tallied per community: matters *in effect* (admitted by an
+in-force ruleset or approved by the district body; matters.in_effect), by list — duty, assist, commissioned tasks; nameplates;
 certificate duties; assessments; paperwork (meeting, ledger, report, posting). A matter sent to
 several communities counts once for each community and once for its district. Beside them:
 how many commissioned matters came with funding (费随事转), and how many requests were refused
@@ -11,13 +12,16 @@ decisions made under two ruleset versions.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
+from collections import Counter
 from collections.abc import Iterable
 
 from markupsafe import escape
 
 from zhunru.errors import InputError
-from zhunru.log.matters import NO_DISTRICT, PAPERWORK, Matter, in_range, load_matters, registry_rows
+from zhunru.log.matters import NO_DISTRICT, PAPERWORK, enricher, registry_rows
+from zhunru.log.targets import rows_in
 
 BUCKETS = ("duty", "assist", "commissioned", "nameplate", "certificate", "assessment", *PAPERWORK)
 NUMBERS = (*BUCKETS, "tasks", "paperwork", "total", "commissioned_funded", "commissioned_staffed_only",
@@ -33,19 +37,22 @@ SERIES = (("duty", "#1f5fa8"), ("assist", "#4a90d9"), ("commissioned", "#d9822b"
 NO_COMMUNITY = "(未注明社区)"
 
 
-def counts(matters: Iterable[Matter]) -> dict:
-    matters = list(matters)
+def contribution(state: str, list_name: str, funded: bool, staffed: bool) -> dict[str, int]:
+    """What one decision adds to the counts of each community it targets (targets.STATES)."""
+    if state == "in_effect":
+        out = {list_name: 1}
+        if list_name == "commissioned":
+            out["commissioned_funded"] = int(funded)
+            out["commissioned_staffed_only"] = int(staffed and not funded)
+        return out
+    if state in ("refused", "rejected"):
+        return {"refused": 1}
+    return {"pending": 1} if state == "pending" else {}  # advisory: binds nobody, counts nowhere
+
+
+def totals(tally: dict[str, int]) -> dict:
     out = dict.fromkeys(NUMBERS, 0)
-    for m in matters:
-        if m.in_effect:
-            out[m.list_name] += 1
-            if m.list_name == "commissioned":
-                out["commissioned_funded"] += m.funded
-                out["commissioned_staffed_only"] += m.staffed and not m.funded
-        elif m.status in ("refused", "rejected"):
-            out["refused"] += 1
-        elif m.status == "pending":
-            out["pending"] += 1
+    out.update(tally)
     out["tasks"] = out["duty"] + out["assist"] + out["commissioned"]
     out["paperwork"] = sum(out[k] for k in PAPERWORK)
     out["total"] = sum(out[k] for k in BUCKETS)
@@ -58,30 +65,40 @@ def funded_share(funded: int, total: int) -> float | None:
     return None if total == 0 else round(funded / total, 4)
 
 
-def burden(matters: list[Matter], district: str | None = None, registry: list[dict] | None = None) -> dict:
-    """Per district and per community. Registered communities with nothing admitted show as 0."""
-    # Keyed by decision id: a matter naming a community twice still counts once for it.
-    by_community: dict[tuple[str, str], dict[str, Matter]] = {}
+def burden(target_rows: Iterable[dict], district: str | None = None, registry: list[dict] | None = None) -> dict:
+    """Per district and per community, from the log's target rows in log order (targets.rows_in):
+    a decision counts once for each community it names and once for each of their districts.
+    Memory grows with the number of communities, not with the log. Registered communities
+    with nothing admitted show as 0."""
+    by_community: dict[tuple[str, str], Counter] = {}
     streets: dict[tuple[str, str], str | None] = {}
     for r in registry or []:
         key = (r.get("district") or NO_DISTRICT, r["name"])
-        by_community.setdefault(key, {})
+        by_community.setdefault(key, Counter())
         streets[key] = r.get("street")
-    by_district: dict[str, dict[str, Matter]] = {d: {} for d, _ in by_community}
-    for m in matters:
-        targets = m.communities or [{"name": NO_COMMUNITY}]
-        for c in targets:
+    by_district: dict[str, Counter] = {d: Counter() for d, _ in by_community}
+    enrich = enricher(registry or [])
+    for _seq, rows in itertools.groupby(target_rows, key=lambda r: r["decision_seq"]):
+        rows = list(rows)
+        first = rows[0]
+        adds = contribution(first["state"], first["list_name"], bool(first["funded"]), bool(first["staffed"]))
+        keys = {}
+        for c in enrich([{"name": r["community_name"], "code": r["code"], "district": r["district"],
+                           "street": r["street"]} for r in rows]):
             key = (c.get("district") or NO_DISTRICT, c["name"])
-            by_community.setdefault(key, {})[m.entry_id] = m
-            by_district.setdefault(key[0], {})[m.entry_id] = m
-            streets[key] = streets.get(key) or c.get("street")
+            keys[key] = c.get("street")
+        for key, street in keys.items():
+            by_community.setdefault(key, Counter()).update(adds)
+            streets[key] = streets.get(key) or street
+        for d in {k[0] for k in keys}:
+            by_district.setdefault(d, Counter()).update(adds)
     if district is not None:
         by_district = {d: v for d, v in by_district.items() if d == district}
         by_community = {k: v for k, v in by_community.items() if k[0] == district}
-    districts = [{"district": d, "communities": sum(1 for k in by_community if k[0] == d), **counts(ms.values())}
-                 for d, ms in sorted(by_district.items())]
-    communities = [{"district": d, "street": streets.get((d, n)), "name": n, **counts(ms.values())}
-                   for (d, n), ms in sorted(by_community.items())]
+    districts = [{"district": d, "communities": sum(1 for k in by_community if k[0] == d), **totals(tally)}
+                 for d, tally in sorted(by_district.items())]
+    communities = [{"district": d, "street": streets.get((d, n)), "name": n, **totals(tally)}
+                   for (d, n), tally in sorted(by_community.items())]
     return {"districts": districts, "communities": communities}
 
 
@@ -92,9 +109,8 @@ def _check_range(start, end, name):
 
 def report(store, district=None, start=None, end=None) -> dict:
     _check_range(start, end, "--from")
-    matters = [m for m in load_matters(store) if in_range(m, start, end)]
     return {"kind": "single", "district": district, "from": _iso(start), "to": _iso(end),
-            "generated_at": _now(), **burden(matters, district, registry_rows(store))}
+            "generated_at": _now(), **burden(rows_in(store, start, end), district, registry_rows(store))}
 
 
 def parse_span(text: str, name: str = "--compare") -> tuple[dt.date | None, dt.date | None]:
@@ -112,14 +128,13 @@ def parse_span(text: str, name: str = "--compare") -> tuple[dt.date | None, dt.d
 
 def compare(store, before: dict, after: dict, district=None) -> dict:
     """before/after: {"label", "start", "end"} (date ranges) or {"label", "ruleset"}."""
-    everything = load_matters(store)
     registry = registry_rows(store)
     sides = {}
     for name, side in (("before", before), ("after", after)):
         if "ruleset" in side:
-            chosen = [m for m in everything if m.ruleset == side["ruleset"]]
+            chosen = rows_in(store, ruleset=side["ruleset"])
         else:
-            chosen = [m for m in everything if in_range(m, side["start"], side["end"])]
+            chosen = rows_in(store, side["start"], side["end"])
         sides[name] = {"label": side["label"], **burden(chosen, district, registry)}
     return {"kind": "compare", "district": district, "generated_at": _now(), **sides,
             "delta": delta(sides["before"], sides["after"])}
