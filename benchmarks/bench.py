@@ -346,6 +346,11 @@ def cold_start(runs: int) -> dict:
     return out
 
 
+def _bytes(db: Path) -> int:
+    """The database's size on disk, its write-ahead log included."""
+    return sum(p.stat().st_size for p in (db, Path(f"{db}-wal")) if p.exists())
+
+
 # -- the run -----------------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description="zhunru benchmark (see benchmarks/README.md)")
@@ -390,6 +395,7 @@ def main() -> None:
                 db = _fresh_db(tmp)
                 t = _timed([PY, __file__, "_floor", kind, str(path), str(db)])
                 assert _rows(db) == n, "the floor did not insert every row"
+                res[f"bytes_floor_{kind}"] = _bytes(db) / n
                 return t
 
             def cli(no_log):
@@ -399,6 +405,7 @@ def main() -> None:
                 t = _timed(cmd)
                 if not no_log:
                     assert _rows(db) == n, "evaluate did not log every decision"
+                    res["bytes_log"] = _bytes(db) / n
                 return t
 
             print(f"[{n}] (a) floor sqlite3 …", file=sys.stderr)
@@ -452,7 +459,10 @@ def report(results: dict) -> None:
     print("\n## Targets")
     runs = results["sizes"]
     for name, res in runs.items():
-        n = res["n"]
+        ratio = res["bytes_log"] / res["bytes_floor_sqlite3"]
+        print(f"[{'ok' if ratio <= 1.5 else 'MISS'}] {name}: a logged decision takes {res['bytes_log']:.0f} bytes on "
+              f"disk (tables, indexes, community rows) = {ratio:.2f}× the floor's row "
+              f"{res['bytes_floor_sqlite3']:.0f} bytes (target ≤ 1.5)")
         ratio = res["floor_sqlite3"] / res["evaluate_log"]
         print(f"[{'ok' if ratio >= 0.5 else 'MISS'}] {name}: logged batch evaluate runs at {ratio:.2f}× the I/O floor "
               "(target ≥ 0.5)")

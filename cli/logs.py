@@ -62,7 +62,7 @@ def show(ident, fmt, lang, db_url):
     if entry.entry_type == "decision":
         from zhunru.models import Decision
 
-        payload = Decision.stored(entry.payload_json)  # the row holds it by reference
+        payload = Decision.stored(entry)  # the row holds it by reference
     else:
         payload = json.loads(entry.payload_json)
     if fmt == "json":

@@ -127,7 +127,7 @@ class Zhunru:
             if not log:
                 self._observe(chunk, decisions, session)
             logged = session.state.get("logged", {})
-            shown = [d if (previous := logged.get(d.request_id)) is None else Decision.from_log(previous["payload_json"])
+            shown = [d if (previous := logged.get(d.request_id)) is None else Decision.from_log(previous)
                      for d in decisions]
             logged.clear()  # this chunk's; memory stays bounded over a long stream
             yield from shown

@@ -110,7 +110,7 @@ class Reason(BaseModel):
 
 
 class MatterRef(BaseModel):
-    code: str | None
+    code: str | None = None
     name: str
 
 
@@ -137,7 +137,7 @@ class Decision(BaseModel):
     category: Category
     matter: MatterRef
     reasons: list[Reason]
-    funding: FundingCheck
+    funding: FundingCheck = Field(default_factory=FundingCheck)
     ruleset: RulesetRef
     advisory: bool
     suggestions: list[str] = Field(default_factory=list)
@@ -152,29 +152,39 @@ class Decision(BaseModel):
         return self._json
 
     def stored_json(self) -> str:
-        """What the log stores: the neutral decision by reference. No empty or default fields,
-        and no source quote the clause's installed ruleset version holds word for word
-        (messages.by_reference); `stored` restores both."""
+        """What the log stores: the neutral decision by reference. Not what the row's own
+        columns hold (ids, ruleset), no empty or default fields, and no source quote that the
+        clause's installed ruleset version holds word for word (messages.by_reference);
+        `stored` puts all of it back."""
         from zhunru.messages import by_reference
 
-        data = self.model_dump(mode="json", exclude_defaults=True)
+        data = self.model_dump(mode="json", exclude_defaults=True, exclude_none=True,
+                               exclude={"decision_id", "request_id", "ruleset"})
+        if not any(data.get("funding", {}).values()):
+            data.pop("funding", None)
         by_reference(data.get("reasons", []))
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     @staticmethod
-    def stored(payload_json: str) -> dict:
-        """A stored decision as the contract's dict (no messages): defaults and sources back."""
+    def stored(row) -> dict:
+        """The decision a log row stores (a row object or mapping with payload_json, entry_id,
+        request_id, ruleset and ruleset_sha256), as the contract's dict without messages."""
         from zhunru.messages import restored
 
-        decision = Decision.model_validate_json(payload_json)
-        data = decision.model_dump(mode="json")
-        restored(data["reasons"])
-        return data
+        get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+        data = json.loads(get("payload_json"))
+        city, _, version = get("ruleset").partition("@")
+        data.setdefault("decision_id", get("entry_id"))
+        data.setdefault("request_id", get("request_id"))
+        data.setdefault("ruleset", {"id": city, "version": version, "sha256": get("ruleset_sha256")})
+        out = Decision.model_validate(data).model_dump(mode="json")
+        restored(out["reasons"])
+        return out
 
     @classmethod
-    def from_log(cls, payload_json: str) -> "Decision":
+    def from_log(cls, row) -> "Decision":
         """The decision a log row holds, marked as already logged."""
-        decision = cls.model_validate(cls.stored(payload_json))
+        decision = cls.model_validate(cls.stored(row))
         decision._already_logged = True
         return decision
 

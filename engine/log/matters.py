@@ -183,7 +183,7 @@ def matters_at(store, seqs: Iterable[int], registry: list[dict] | None = None) -
                 act = acts.get(e["entry_id"])
                 yield Matter(seq=e["seq"], entry_id=e["entry_id"], request_id=e["request_id"], created_at=e["created_at"],
                              ruleset=e["ruleset"], ruleset_sha256=e["ruleset_sha256"], log_hash=e["hash"],
-                             request=request, decision=Decision.stored(e["payload_json"]),
+                             request=request, decision=Decision.stored(e),
                              communities=enrich_(request.get("communities") or []),
                              act=dict(json.loads(act["payload_json"]), entry_id=act["entry_id"], seq=act["seq"])
                              if act else None)
@@ -202,7 +202,7 @@ def find_matter(store, ident: str) -> Matter:
     act = store.act_on(entry.entry_id)
     return Matter(seq=entry.seq, entry_id=entry.entry_id, request_id=entry.request_id, created_at=entry.created_at,
                   ruleset=entry.ruleset, ruleset_sha256=entry.ruleset_sha256, log_hash=entry.hash, request=request,
-                  decision=Decision.stored(entry.payload_json),
+                  decision=Decision.stored(entry),
                   communities=enrich(request.get("communities") or [], registry_rows(store)),
                   act=dict(json.loads(act.payload_json), entry_id=act.entry_id, seq=act.seq) if act else None)
 

@@ -43,7 +43,7 @@ class Target(SQLModel, table=True):
     district: str | None = Field(default=None, index=True, max_length=200)  # as the request gave it
     street: str | None = Field(default=None, max_length=200)
     matter: str = Field(max_length=200)  # catalogue code, else the name
-    request_date: str = Field(index=True, max_length=10)
+    request_date: str = Field(max_length=10)
     state: str = Field(max_length=16)
     funded: bool
     staffed: bool

@@ -126,7 +126,7 @@ def ruleset_deadlines(ref: str, rulesets=None) -> Deadlines | None:
 
 def queue_item(entry: LogEntry, today: dt.date, deadlines: Deadlines | None) -> dict:
     request = json.loads(entry.request_json)
-    decision = Decision.stored(entry.payload_json)
+    decision = Decision.stored(entry)
     decided_on = china_date(entry.created_at)
     item = {
         "request_id": entry.request_id, "decision_id": entry.entry_id, "city": entry.city,
