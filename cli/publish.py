@@ -121,12 +121,14 @@ def publish(district, out_dir, start, end, fmt, db_url):
 
     first, last = parse_date(start, "--from"), parse_date(end, "--to")
     with _log(db_url) as store:
-        pub = publishing.publication(store, district, first, last)
-    paths = publishing.write(pub, out_dir)
-    if fmt == "json":
-        click.echo(dump_json(pub))
+        chosen = publishing.plan(store, district, first, last)
+        paths = publishing.write(store, chosen, out_dir)
+    if fmt == "json":  # the JSON file just written, as it is
+        with paths[1].open(encoding="utf-8") as written:
+            for line in written:
+                click.echo(line, nl=False)
         return
-    click.echo(f"{pub['title']}: {pub['total']} 项 items")
+    click.echo(f"{chosen.header['title']}: {chosen.header['total']} 项 items")
     for p in paths:
         click.echo(f"  {p}")
 

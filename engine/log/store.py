@@ -29,10 +29,12 @@ from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from zhunru.errors import InputError
 from zhunru.log import targets
-from zhunru.log.targets import Target
+from zhunru.log.targets import Carried, Target
+from zhunru.log.writer import Writer
 
 GENESIS = "0" * 64
 ADVISORY_LOCK = 0x7A68756E7275  # "zhunru"
+GATHER_WAITS, GATHER_SECONDS = 4, 0.0005  # at most 2 ms spent gathering a group
 FORMAT = 2  # rows written now: hashed as stored bytes (content_digest); 1 / NULL: row_hash of sorted JSON
 
 
@@ -90,7 +92,7 @@ class Attachment(SQLModel, table=True):
     sha256: str | None = Field(default=None, max_length=64)
 
 
-TABLES = [LogEntry.__table__, Head.__table__, Attachment.__table__, Target.__table__]
+TABLES = [LogEntry.__table__, Head.__table__, Attachment.__table__, Target.__table__, Carried.__table__]
 # Format 1 rows (before the derived columns): their hash covers these, as sorted-key JSON.
 ENTRY_FIELDS = ("seq", "entry_id", "entry_type", "request_id", "decision_key", "refers_to", "act_key",
                 "created_at", "city", "ruleset", "ruleset_sha256", "outcome", "request_json", "payload_json",
@@ -249,6 +251,8 @@ class DecisionLog:
         self._cond = threading.Condition()
         self._waiting: list[_Job] = []
         self._committing = False
+        self._last_group = 1
+        self._writer = Writer(self.engine, self.is_sqlite, ADVISORY_LOCK, STORED_FIELDS)
         try:
             with self.engine.begin() as conn:
                 self._lock(conn)  # concurrent first runs would race to CREATE TABLE
@@ -264,6 +268,8 @@ class DecisionLog:
         return self.url.replace("postgresql+psycopg://", "postgresql://")
 
     def close(self) -> None:
+        with self._cond:
+            self._writer.close()
         self.engine.dispose()
         self.reader.dispose()
 
@@ -286,12 +292,20 @@ class DecisionLog:
         job = _Job(records, [content_digest(r.entry, _positioned(r.attachments)) for r in records])
         with self._cond:
             self._waiting.append(job)
+            self._cond.notify_all()  # a committer gathering a group may be waiting for this one
             while not job.done:
                 if self._committing:
                     self._cond.wait()
                     continue
                 self._committing = True
+                # Writers freed by the last commit come back one by one: wait a moment for them,
+                # or the first would commit alone and the rest queue behind it (half-full groups).
+                waited = 0
+                while len(self._waiting) < self._last_group and waited < GATHER_WAITS:
+                    self._cond.wait(GATHER_SECONDS)
+                    waited += 1
                 group, self._waiting = self._waiting, []
+                self._last_group = len(group)
                 self._cond.release()
                 try:
                     self._commit(group)
@@ -304,54 +318,59 @@ class DecisionLog:
         return job.result
 
     def _commit(self, group: list[_Job]) -> None:
+        """One transaction for every job of the group; a job that would pass a cap is left out
+        (CapConflict), the others are written. Runs in one thread at a time (see append)."""
+        writer = self._writer
         try:
-            with self.engine.begin() as conn:
-                self._lock(conn)
-                head = conn.execute(select(Head.seq, Head.hash).where(Head.id == 1)).first()
-                seq, prev = (head[0], head[1]) if head else (0, GENESIS)
-                existing = self._existing(conn, [r for job in group for r in job.records])
-                rows, att_rows, target_rows, acts = [], [], [], []
-                carried: dict[tuple[str, str, str], set[str]] = {}  # what this group admits, for caps
-                for job in group:
-                    mark = (seq, prev, len(rows), len(att_rows), len(target_rows), len(acts), dict(existing))
-                    try:
-                        out, seq, prev = self._place(conn, job, seq, prev, existing, carried,
-                                                     rows, att_rows, target_rows, acts)
-                    except CapConflict as exc:
-                        seq, prev = mark[0], mark[1]
-                        del rows[mark[2]:], att_rows[mark[3]:], target_rows[mark[4]:], acts[mark[5]:]
-                        existing.clear()
-                        existing.update(mark[6])
-                        carried.clear()  # recounted from the rows kept
-                        for t in target_rows:
-                            if t["state"] == "in_effect":
-                                carried.setdefault((t["city"], t["kind"], t["community"]), set()).add(t["matter"])
-                        job.error = exc
-                        continue
-                    job.result = out
-                self._insert(conn, LogEntry.__table__, STORED_FIELDS, rows)
-                self._insert(conn, Attachment.__table__, (*ATTACHMENT_FIELDS, "entry_seq"), att_rows)
-                self._insert(conn, Target.__table__, targets.COLUMNS, target_rows)
-                for decision_id, state in acts:
-                    conn.execute(text("UPDATE zhunru_target SET state = :state WHERE decision_seq = "
-                                      "(SELECT seq FROM zhunru_log WHERE entry_id = :id)"), {"state": state, "id": decision_id})
-                if rows:
-                    moved = conn.execute(Head.__table__.update().where(Head.id == 1).values(seq=seq, hash=prev))
-                    if moved.rowcount == 0:
-                        conn.execute(Head.__table__.insert().values(id=1, seq=seq, hash=prev))
-        except SQLAlchemyError as exc:
-            error = LogError(f"--db: could not write the log at {self.display_url} ({_short(exc)}); "
-                             "nothing of this part was written")
+            records = [r for job in group for r in job.records]
+            cur, (seq, prev), logged = writer.begin({column: sorted({r.entry[column] for r in records if r.entry.get(column)})
+                                                     for column in ("decision_key", "act_key")})
+            existing = {key: row for row in logged if (key := _key(row)) is not None}
+            rows, att_rows, target_rows, acts = [], [], [], []
+            carried: dict[tuple[str, str, str], set[str]] = {}  # what this group admits, for caps
             for job in group:
-                job.result, job.error = None, job.error or error
+                mark = (seq, prev, len(rows), len(att_rows), len(target_rows), len(acts), dict(existing))
+                try:
+                    out, seq, prev = self._place(cur, job, seq, prev, existing, carried, rows, att_rows,
+                                                 target_rows, acts)
+                except CapConflict as exc:
+                    seq, prev = mark[0], mark[1]
+                    del rows[mark[2]:], att_rows[mark[3]:], target_rows[mark[4]:], acts[mark[5]:]
+                    existing.clear()
+                    existing.update(mark[6])
+                    carried.clear()  # recounted from the rows kept
+                    for t in target_rows:
+                        if t["state"] == "in_effect":
+                            carried.setdefault((t["city"], t["kind"], t["community"]), set()).add(t["matter"])
+                    job.error = exc
+                    continue
+                job.result = out
+            with writer.pipelined():
+                writer.insert(cur, "zhunru_log", STORED_FIELDS, rows)
+                writer.insert(cur, "zhunru_attachment", (*ATTACHMENT_FIELDS, "entry_seq"), att_rows)
+                writer.insert(cur, "zhunru_target", targets.COLUMNS,
+                              [tuple(t[c] for c in targets.COLUMNS) for t in target_rows])
+                writer.insert(cur, "zhunru_carried", targets.CARRIED_COLUMNS,
+                              [(t["community"], t["kind"], t["city"], t["matter"], t["decision_seq"])
+                               for t in target_rows if t["state"] == "in_effect"], or_ignore=True)
+                for decision_id, state, act_seq in acts:
+                    writer.act(cur, decision_id, state, act_seq)
+                if rows:
+                    writer.set_head(cur, seq, prev)
+                writer.commit(cur)  # in the same round trip on PostgreSQL
         except BaseException as exc:  # noqa: BLE001 - every waiting caller must hear of it
+            writer.rollback()
+            if _is_db_error(exc):
+                writer.discard()
+                exc = LogError(f"--db: could not write the log at {self.display_url} ({_short(exc)}); "
+                               "nothing of this part was written")
             for job in group:
                 job.result, job.error = None, job.error or exc
         finally:
             for job in group:
                 job.done = True
 
-    def _place(self, conn, job: _Job, seq: int, prev: str, existing: dict, carried: dict,
+    def _place(self, cur, job: _Job, seq: int, prev: str, existing: dict, carried: dict,
                rows: list, att_rows: list, target_rows: list, acts: list) -> tuple[list[dict], int, str]:
         """Give one job's records their sequence numbers and chain hashes (under the lock)."""
         out = []
@@ -362,7 +381,7 @@ class DecisionLog:
                 out.append(dict(existing[key], existing=True))
                 continue
             if record.cap is not None:
-                self._check_cap(conn, record, carried)
+                self._check_cap(cur, record, carried)
             seq += 1
             entry.update(seq=seq, prev_hash=prev, fmt=FORMAT)
             entry["hash"] = prev = chain_hash(seq, prev, digest)
@@ -374,23 +393,20 @@ class DecisionLog:
                 if row["state"] == "in_effect":
                     carried.setdefault((row["city"], row["kind"], row["community"]), set()).add(row["matter"])
             if record.act_state is not None:
-                acts.append((entry["refers_to"], record.act_state))
+                acts.append((entry["refers_to"], record.act_state, seq))
             out.append(entry)
             if key is not None:  # the same request twice in one run: log it once
                 existing[key] = entry
         return out, seq, prev
 
-    def _check_cap(self, conn, record: Record, carried: dict) -> None:
+    def _check_cap(self, cur, record: Record, carried: dict) -> None:
         for t in record.targets:
             key = (t["city"], t["kind"], t["community"])
-            matters = carried.get(key, set()) | self._carried(conn, *key)
+            matters = carried.get(key, set()) | self._writer.carried(cur, *key)
             if len(matters - {t["matter"]}) >= record.cap:
                 raise CapConflict(record.entry["request_id"], t["community"])
 
-    def _carried(self, conn, city: str, kind: str, community: str) -> set[str]:
-        return {m for (m,) in conn.execute(_CARRIED, {"city": city, "kind": kind, "community": community})}
-
-    def _insert(self, conn, table, columns, rows: list[tuple] | list[dict]) -> None:
+    def _insert(self, conn, table, columns, rows: list[tuple] | list[dict], or_ignore: bool = False) -> None:
         if not rows:
             return
         if isinstance(rows[0], dict):
@@ -398,21 +414,8 @@ class DecisionLog:
         marks = ", ".join("?" if self.is_sqlite else "%s" for _ in columns)
         # The driver's executemany directly (prepared once; psycopg pipelines it): SQLAlchemy's
         # per-row parameter processing would cost as much as the insert itself.
-        conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", rows)
-
-    def _existing(self, conn, records: list[Record]) -> dict[tuple[str, str], dict]:
-        """Already-logged entries for the records' idempotency keys, by (column, key)."""
-        found: dict[tuple[str, str], dict] = {}
-        table = LogEntry.__table__
-        for column in ("decision_key", "act_key"):
-            keys = sorted({r.entry[column] for r in records if r.entry.get(column)})
-            # One cached statement with an expanding parameter: a literal IN list of 500 keys
-            # would be compiled anew for every chunk (as costly as the chunk's inserts).
-            query = select(table).where(table.c[column].in_(bindparam("keys", expanding=True)))
-            for start in range(0, len(keys), 500):
-                for row in conn.execute(query, {"keys": keys[start:start + 500]}).mappings():
-                    found[(column, row[column])] = dict(row)
-        return found
+        conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
+                             + (" ON CONFLICT DO NOTHING" if or_ignore else ""), rows)
 
     def rebuild_targets(self) -> int:
         """Write the target rows again from the log (under the writers' lock); their count."""
@@ -429,6 +432,7 @@ class DecisionLog:
                     batch = []
             self._insert(conn, Target.__table__, targets.COLUMNS, batch)
             written += len(batch)
+            _rebuild_carried(conn)
         return written
 
     # -- reading ---------------------------------------------------------------------------
@@ -515,7 +519,7 @@ class DecisionLog:
             if recorded != (checked, prev):
                 return checked, (f"the log ends at row {checked} but its head record says row {recorded[0]}"
                                  " (rows were cut off the end, or the head was changed)")
-            return checked, _verify_targets(conn)
+            return checked, _verify_targets(conn) or _verify_carried(conn)
 
     @contextmanager
     def _snapshot(self):
@@ -550,11 +554,29 @@ def _verify_targets(conn) -> str | None:
     return None
 
 
-_CARRIED = text("SELECT DISTINCT matter FROM zhunru_target WHERE community = :community AND kind = :kind "
-                "AND city = :city AND state = 'in_effect'")
-_CARRIED_MANY = text("SELECT DISTINCT city, community, matter FROM zhunru_target WHERE kind = :kind "
-                     "AND community IN :communities AND state = 'in_effect'").bindparams(
-    bindparam("communities", expanding=True))
+_CARRIED_MANY = text("SELECT city, community, matter FROM zhunru_carried WHERE community IN :communities "
+                     "AND kind = :kind").bindparams(bindparam("communities", expanding=True))
+_CARRIED_FROM_TARGETS = ("SELECT community, kind, city, matter FROM zhunru_target WHERE state = 'in_effect' "
+                         "GROUP BY community, kind, city, matter")
+
+
+def _rebuild_carried(conn) -> None:
+    conn.execute(Carried.__table__.delete())
+    conn.execute(text("INSERT INTO zhunru_carried (community, kind, city, matter, since_seq) "
+                      "SELECT community, kind, city, matter, MIN(decision_seq) FROM zhunru_target "
+                      "WHERE state = 'in_effect' GROUP BY community, kind, city, matter"))
+
+
+def _verify_carried(conn) -> str | None:
+    """zhunru_carried holds exactly the (community, kind, city, matter) in effect in the target rows."""
+    columns = "community, kind, city, matter"
+    for left, right, what in ((_CARRIED_FROM_TARGETS, f"SELECT {columns} FROM zhunru_carried", "missing from"),
+                              (f"SELECT {columns} FROM zhunru_carried", _CARRIED_FROM_TARGETS, "extra in")):
+        found = conn.execute(text(f"SELECT {columns} FROM ({left} EXCEPT {right}) AS d LIMIT 1")).first()
+        if found:
+            return (f"community {found[0]}: {found[1]} {found[3]} is {what} the rows the caps count "
+                    "(zhunru log rebuild writes them again)")
+    return None
 
 
 def _positioned(attachments: list[dict]) -> list[dict]:
@@ -640,6 +662,7 @@ def _upgrade(conn) -> None:
     for expected in _expected_targets(conn):
         if expected:
             conn.execute(Target.__table__.insert(), expected)
+    _rebuild_carried(conn)
 
 
 def _fill_derived(conn, updates: list[dict]) -> None:
@@ -681,6 +704,14 @@ def _key(entry: dict) -> tuple[str, str] | None:
         if entry.get(column):
             return column, entry[column]
     return None
+
+
+def _is_db_error(exc: BaseException) -> bool:
+    """An error of the database or its driver (not of zhunru's own code)."""
+    if isinstance(exc, SQLAlchemyError):
+        return True
+    module = type(exc).__module__ or ""
+    return module.startswith(("sqlite3", "psycopg"))
 
 
 def _short(exc: Exception) -> str:

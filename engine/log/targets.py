@@ -10,8 +10,9 @@ what a community carries:
   instead of loading every decision.
 
 A decision adds its rows with the state its outcome gives (`state_of`); an approval or refusal
-only changes the state of its decision's rows. `rebuild` writes them again from the log and
-`store.DecisionLog.verify` checks that they agree with it, row by row.
+only changes the state of its decision's rows. `Carried` keeps each (community, kind, matter)
+in effect once, for the caps. `store.DecisionLog.rebuild_targets` writes both again from the
+log and `store.DecisionLog.verify` checks that they agree with it, decision by decision.
 """
 from __future__ import annotations
 
@@ -49,6 +50,19 @@ class Target(SQLModel, table=True):
     staffed: bool
 
 
+class Carried(SQLModel, table=True):
+    """Each matter a community carries, once (whatever number of decisions put it there): what a
+    cap counts, by primary key, in a time that does not grow with the log."""
+
+    __tablename__ = "zhunru_carried"
+    community: str = Field(primary_key=True, max_length=200)
+    kind: str = Field(primary_key=True, max_length=32)
+    city: str = Field(primary_key=True, max_length=64)
+    matter: str = Field(primary_key=True, max_length=200)
+    since_seq: int  # the log row that first put it in effect
+
+
+CARRIED_COLUMNS = ("community", "kind", "city", "matter", "since_seq")
 COLUMNS = ("decision_seq", "position", "city", "kind", "list_name", "community", "community_name", "code", "district", "street",
            "matter", "request_date", "state", "funded", "staffed")
 
@@ -105,12 +119,13 @@ def _streamed(store, query, params: dict) -> Iterator[dict]:
             yield dict(row)
 
 
-def published_seqs(store, district: str, codes: list[str], names: list[str], start=None, end=None,
-                   no_district: str | None = None) -> Iterator[int]:
-    """Log rows of the decisions in effect for at least one community that may lie in
-    `district`: named there by the request, or given without a district and known to the
-    registry (its `codes` and `names` in that district) — a superset the caller narrows with
-    the registry (matters.enrich). `no_district`: the label for communities with none."""
+def published_rows(store, district: str, codes: list[str], names: list[str], start=None, end=None,
+                   no_district: str | None = None) -> Iterator[dict]:
+    """The target rows in effect of every decision with a community that may lie in
+    `district` (named there by the request, or given without a district and known to the
+    registry: its `codes` and `names` in that district), in log order — a superset the
+    caller narrows with the registry (matters.enrich). `no_district`: the label for
+    communities with none."""
     where = ["state = 'in_effect'"]
     params: dict = {}
     if district == no_district:
@@ -126,12 +141,12 @@ def published_seqs(store, district: str, codes: list[str], names: list[str], sta
             params["names"] = names
         where.append("(" + " OR ".join(near) + ")")
     _dates(where, params, start, end)
-    query = text(f"SELECT DISTINCT decision_seq FROM zhunru_target WHERE {' AND '.join(where)} ORDER BY decision_seq")
+    query = text(f"SELECT {', '.join(COLUMNS)} FROM zhunru_target WHERE decision_seq IN "
+                 f"(SELECT decision_seq FROM zhunru_target WHERE {' AND '.join(where)}) ORDER BY decision_seq, position")
     for name in ("codes", "names"):
         if name in params:
             query = query.bindparams(bindparam(name, expanding=True))
-    for row in _streamed(store, query, params):
-        yield row["decision_seq"]
+    yield from _streamed(store, query, params)
 
 
 def rows_in(store, start=None, end=None, ruleset: str | None = None) -> Iterator[dict]:

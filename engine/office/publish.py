@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
+import itertools
 import json
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from zhunru.errors import InputError
-from zhunru.log.matters import NO_DISTRICT, Matter, basis, in_range, matters_at, registry_rows
-from zhunru.log.targets import published_seqs
+from zhunru.log.matters import NO_DISTRICT, Matter, basis, enricher, matters_at, registry_rows
+from zhunru.log.targets import published_rows
 from zhunru.messages import CATEGORIES
 
 KIND_LABELS = {"task": "工作事项", "nameplate": "挂牌", "certificate": "证明", "assessment": "评比考核检查",
@@ -56,59 +59,98 @@ def row(m: Matter, district: str) -> dict:
     }
 
 
-def publication(store, district: str, start: dt.date | None = None, end: dt.date | None = None) -> dict:
+@dataclass
+class Plan:
+    """What a publication holds, found from the log's target rows alone (pass 1): its header
+    and the log rows of its items in publication order. Small: three values per item."""
+
+    header: dict
+    order: list[tuple[int, str, int]]  # (list's place in LIST_ORDER, request date, log row)
+
+
+def plan(store, district: str, start: dt.date | None = None, end: dt.date | None = None) -> Plan:
+    """Pass 1: every decision in effect for a community of `district` (by the request's own
+    district, else the registry: matters.enrich, exactly as the notice and the report), by
+    index over the target rows, without loading a decision."""
     if not district.strip():
         raise InputError("--district: must not be empty")
     if start and end and start > end:
         raise InputError(f"--from: {start} is after --to {end}")
     registry = registry_rows(store)
     mine = [r for r in registry if r.get("district") == district]
-    seqs = published_seqs(store, district, sorted({r["code"] for r in mine if r.get("code")}),
-                          sorted({r["name"] for r in mine}), start, end, no_district=NO_DISTRICT)
-    # The SQL finds the candidates by index; the registry decides each community's district
-    # exactly as the notice and the report do (matters.enrich).
-    chosen = [m for m in matters_at(store, seqs, registry)
-              if m.in_effect and district in m.districts() and in_range(m, start, end)]
-    chosen.sort(key=lambda m: (LIST_ORDER.index(m.list_name), m.request["date"], m.seq))
-    rows = [dict(row(m, district), no=i) for i, m in enumerate(chosen, 1)]
-    counts = {name: sum(1 for r in rows if r["list"] == name) for name in LIST_ORDER}
-    return {"title": f"{district}社区工作事项准入清单", "district": district,
-            "from": start.isoformat() if start else None, "to": end.isoformat() if end else None,
-            "generated_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "rule": RULE, "counts": {k: v for k, v in counts.items() if v}, "total": len(rows), "items": rows}
+    enrich = enricher(registry)
+    order = []
+    candidates = published_rows(store, district, sorted({r["code"] for r in mine if r.get("code")}),
+                                sorted({r["name"] for r in mine}), start, end, no_district=NO_DISTRICT)
+    for seq, rows in itertools.groupby(candidates, key=lambda r: r["decision_seq"]):
+        rows = list(rows)
+        places = enrich([{"name": r["community_name"], "code": r["code"], "district": r["district"]} for r in rows])
+        if any((c.get("district") or NO_DISTRICT) == district for c in places):
+            order.append((LIST_ORDER.index(rows[0]["list_name"]), rows[0]["request_date"], seq))
+    order.sort()
+    counts = {name: 0 for name in LIST_ORDER}
+    for place, _date, _seq in order:
+        counts[LIST_ORDER[place]] += 1
+    header = {"title": f"{district}社区工作事项准入清单", "district": district,
+              "from": start.isoformat() if start else None, "to": end.isoformat() if end else None,
+              "generated_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+              "rule": RULE, "counts": {k: v for k, v in counts.items() if v}, "total": len(order)}
+    return Plan(header, order)
 
 
-def to_csv(pub: dict) -> str:
-    """CSV text; write it with encoding utf-8-sig so Excel opens the Chinese correctly."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for r in pub["items"]:
-        f, a = r["funding"], r["approval"] or {}
-        writer.writerow([r["no"], r["list_label"], r["matter"], r["matter_code"] or "", r["kind_label"], r["department"],
-                         "、".join(r["communities"]), r["date"], "; ".join(b["clause"] for b in r["basis"]),
-                         "; ".join(b["source"] for b in r["basis"]), f["amount"] or "", f["source"] or "",
-                         f["document"] or "", f["personnel"] or "", a.get("by") or "", a.get("at") or "",
-                         r["decision_id"], r["request_id"], r["ruleset"]])
-    return buffer.getvalue()
+def items(store, chosen: Plan) -> Iterator[dict]:
+    """Pass 2: the publication's rows, numbered, in order, 500 decisions fetched at a time."""
+    district = chosen.header["district"]
+    matters = matters_at(store, (seq for _place, _date, seq in chosen.order))
+    for no, m in enumerate(matters, 1):
+        yield dict(row(m, district), no=no)
 
 
-def to_html(pub: dict) -> str:
-    from zhunru.office.templating import render
-
-    groups = [(LIST_LABELS[name], [r for r in pub["items"] if r["list"] == name])
-              for name in LIST_ORDER if pub["counts"].get(name)]
-    return render("publication.html.j2", pub=pub, groups=groups)
+def publication(store, district: str, start: dt.date | None = None, end: dt.date | None = None) -> dict:
+    """The whole publication as one dict (for a program that wants it in memory)."""
+    chosen = plan(store, district, start, end)
+    return {**chosen.header, "items": list(items(store, chosen))}
 
 
-def write(pub: dict, out_dir: Path, stem: str = "admitted") -> list[Path]:
-    """CSV (UTF-8 with BOM), JSON and HTML into out_dir; returns the paths written."""
+def csv_row(r: dict) -> list:
+    f, a = r["funding"], r["approval"] or {}
+    return [r["no"], r["list_label"], r["matter"], r["matter_code"] or "", r["kind_label"], r["department"],
+            "、".join(r["communities"]), r["date"], "; ".join(b["clause"] for b in r["basis"]),
+            "; ".join(b["source"] for b in r["basis"]), f["amount"] or "", f["source"] or "",
+            f["document"] or "", f["personnel"] or "", a.get("by") or "", a.get("at") or "",
+            r["decision_id"], r["request_id"], r["ruleset"]]
+
+
+def write(store, chosen: Plan, out_dir: Path, stem: str = "admitted") -> list[Path]:
+    """CSV (UTF-8 with BOM), JSON and HTML into out_dir, written together as the rows are
+    read (memory does not grow with the publication); returns the paths written."""
+    from zhunru.office.templating import environment
+
+    paths = [out_dir / f"{stem}.csv", out_dir / f"{stem}.json", out_dir / f"{stem}.html"]
+    header = chosen.header
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        paths = [out_dir / f"{stem}.csv", out_dir / f"{stem}.json", out_dir / f"{stem}.html"]
-        paths[0].write_text(to_csv(pub), encoding="utf-8-sig", newline="")
-        paths[1].write_text(json.dumps(pub, ensure_ascii=False, indent=2), encoding="utf-8")
-        paths[2].write_text(to_html(pub), encoding="utf-8")
+        with paths[0].open("w", encoding="utf-8-sig", newline="") as csv_file, \
+                paths[1].open("w", encoding="utf-8") as json_file, paths[2].open("w", encoding="utf-8") as html_file:
+            table = csv.writer(csv_file, lineterminator="\r\n")
+            table.writerow(CSV_COLUMNS)
+            json_file.write(json.dumps(header, ensure_ascii=False, indent=2)[:-2] + ',\n  "items": [')
+
+            def rows() -> Iterator[dict]:  # each row to the CSV and the JSON as the page takes it
+                for r in items(store, chosen):
+                    table.writerow(csv_row(r))
+                    json_file.write(("\n" if r["no"] == 1 else ",\n")
+                                    + textwrap.indent(json.dumps(r, ensure_ascii=False, indent=2), "    "))
+                    yield r
+
+            stream = rows()
+            groups = ((LIST_LABELS[name], header["counts"][name], group)
+                      for name, group in itertools.groupby(stream, key=lambda r: r["list"]))
+            for chunk in environment().get_template("publication.html.j2").generate(pub=header, groups=groups):
+                html_file.write(chunk)
+            for _rest in stream:  # nothing is left unless the page stopped early
+                pass
+            json_file.write("\n  ]\n}\n" if header["total"] else "]\n}\n")
     except OSError as exc:
         raise InputError(f"--out: cannot write to {out_dir} ({exc.strerror})") from None
     return paths
