@@ -22,9 +22,8 @@ class Writer:
         self.entry_columns = tuple(entry_columns)
         self._conn = None  # the pooled DB-API connection, taken on first use
         # the already-logged entries for a list of keys: one statement, any number of keys
-        keys = "(SELECT value FROM json_each(?))" if is_sqlite else "(SELECT unnest(%s::text[]))"
-        self._by_key = {column: self._sql(f"SELECT {', '.join(self.entry_columns)} FROM zhunru_log "
-                                          f"WHERE {column} IN {keys}")
+        keys = "IN (SELECT value FROM json_each(?))" if is_sqlite else "= ANY(%s::text[])"
+        self._by_key = {column: f"SELECT {', '.join(self.entry_columns)} FROM zhunru_log WHERE {column} {keys}"
                         for column in ("decision_key", "act_key")}
 
     def _sql(self, sql: str) -> str:
@@ -93,10 +92,11 @@ class Writer:
                     (community, kind, city))
         return {row[0] for row in cur.fetchall()}
 
-    def insert(self, cur, table: str, columns: Sequence[str], rows: list[tuple], or_ignore: bool = False) -> None:
+    def insert(self, cur, table, columns: Sequence[str], rows: list[tuple], or_ignore: bool = False) -> None:
+        """Insert rows into `table` (a SQLAlchemy Table) with executemany (pipelined by psycopg)."""
         if rows:
             marks = ", ".join("?" * len(columns))
-            cur.executemany(self._sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+            cur.executemany(self._sql(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
                                       + (" ON CONFLICT DO NOTHING" if or_ignore else "")), rows)
 
     def act(self, cur, decision_id: str, state: str, act_seq: int) -> None:
