@@ -63,6 +63,12 @@ def test_verify_checks_the_community_rows_and_rebuild_writes_them_again(sqlite_u
     assert rebuilt.returncode == 0 and json.loads(rebuilt.stdout) == {"rebuilt": 3}
     assert run_cli("log", "verify", "--db", sqlite_url).returncode == 0
     with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM zhunru_carried")
+    assert "missing from the rows the caps count" in json.loads(
+        run_cli("log", "verify", "--db", sqlite_url, "--format", "json").stdout)["problem"]
+    assert run_cli("log", "rebuild", "--db", sqlite_url).returncode == 0
+    assert run_cli("log", "verify", "--db", sqlite_url).returncode == 0
+    with sqlite3.connect(path) as conn:
         conn.execute("DELETE FROM zhunru_target WHERE decision_seq = 3")
     assert "row 3: the community rows" in json.loads(
         run_cli("log", "verify", "--db", sqlite_url, "--format", "json").stdout)["problem"]

@@ -8,6 +8,12 @@ BEGIN IMMEDIATE; PostgreSQL: a transaction-level advisory lock) so concurrent pr
 chain. Decisions are idempotent by request id: logging a request already logged returns the
 logged decision instead of writing a second one.
 
+A row's content hash is taken over its stored values before the lock (format 2, `content_digest`);
+under the lock only the sequence number and the chain hash are assigned. Appends from many
+threads are committed together (group commit, `append`) through one driver connection
+(writer.py). The rows of what each community carries (targets.py) are written in the same
+transaction, and a cap is checked there. Readers take no write lock and stream.
+
 Only commands that need the database import this module (it pulls in SQLAlchemy).
 """
 from __future__ import annotations
