@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 
 import click
 
@@ -53,8 +52,8 @@ def _print(items, fmt: str, lang: str) -> None:
     """Print the queue as it is read (a JSON array, or text), item by item."""
     if fmt == "json":
         count = 0
-        for count, item in enumerate(items, 1):
-            click.echo(("[\n" if count == 1 else ",\n") + textwrap.indent(dump_json(item), "  "), nl=False)
+        for count, item in enumerate(items, 1):  # one item a line: the C encoder, not indent's Python one
+            click.echo(("[\n  " if count == 1 else ",\n  ") + json.dumps(item, ensure_ascii=False), nl=False)
         click.echo("\n]" if count else "[]")
         return
     en = lang == "en"

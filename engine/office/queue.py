@@ -22,10 +22,11 @@ from sqlmodel import Session, select
 
 from zhunru.errors import InputError, RulesetError
 from zhunru.log.store import DecisionLog, LogEntry, act_record
-from zhunru.models import Decision
+from zhunru.models import FundingCheck
 from zhunru.office.workdays import CHINA, CalendarRangeError, add_workdays, china_date, today_in_china, workdays_between
 
 ACTS = {"approve": "approval", "refuse": "refusal"}
+EMPTY_FUNDING = FundingCheck().model_dump(mode="json")  # what a stored decision leaves out
 PAST = {"approval": ("已批准", "approved"), "refusal": ("已拒绝", "refused")}
 
 
@@ -126,7 +127,7 @@ def ruleset_deadlines(ref: str, rulesets=None) -> Deadlines | None:
 
 def queue_item(entry: LogEntry, today: dt.date, deadlines: Deadlines | None) -> dict:
     request = json.loads(entry.request_json)
-    decision = Decision.stored(entry)
+    decision = json.loads(entry.payload_json)  # only codes and names: no need to restore the sources
     decided_on = china_date(entry.created_at)
     item = {
         "request_id": entry.request_id, "decision_id": entry.entry_id, "city": entry.city,
@@ -135,7 +136,7 @@ def queue_item(entry: LogEntry, today: dt.date, deadlines: Deadlines | None) -> 
         "department": request["department"]["name"], "department_level": request["department"].get("level"),
         "communities": [c.get("code") or c["name"] for c in request.get("communities", [])],
         "community_names": [c["name"] for c in request.get("communities", [])],
-        "funding": decision.get("funding"), "personnel": request.get("personnel", 0),
+        "funding": {**EMPTY_FUNDING, **decision.get("funding", {})}, "personnel": request.get("personnel", 0),
         "reasons": [r["code"] for r in decision.get("reasons", [])],
         "request_date": request.get("date"), "decided_on": decided_on.isoformat(),
         "decide_within_days": None, "deadline": None, "days_left": None, "overdue": None,
