@@ -57,10 +57,11 @@ def cli():
 def _register() -> None:
     """Each module exposes COMMANDS; importing them costs only click (engine imports are lazy)."""
     from . import (certificate, community, evaluate, funding_cmd, logs, plugins_cmd, publish, queue,
-                   rulesets)
+                   rulesets, serve)
 
     for module in (evaluate, certificate, rulesets, logs, plugins_cmd,  # the engine and its log
-                   community, funding_cmd, queue, publish):  # the district office's workflow
+                   community, funding_cmd, queue, publish,  # the district office's workflow
+                   serve):  # the same over HTTP
         for command in module.COMMANDS:
             cli.add_command(command)
 

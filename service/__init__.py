@@ -1,0 +1,1 @@
+"""zhunru's HTTP service (`zhunru serve`): the same request path as the CLI, over HTTP."""

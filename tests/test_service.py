@@ -1,0 +1,127 @@
+"""`zhunru serve` over real HTTP: the real console script in a subprocess, a real SQLite file
+and the real PostgreSQL server behind it, requests with urllib. Bad input is a 4xx with JSON
+naming the field, and nothing is logged."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from helpers import REPO, bijie_request
+
+EXAMPLES = REPO / "examples" / "requests"
+ZHUNRU = os.path.join(os.path.dirname(sys.executable), "zhunru")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def service(db_url):
+    port = _free_port()
+    proc = subprocess.Popen([ZHUNRU, "serve", "--db", db_url, "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if call(base, "GET", "/api/v1/health")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail(f"zhunru serve did not start: {proc.communicate()[1].decode()}")
+    yield base
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def call(base: str, method: str, path: str, body: bytes | dict | None = None) -> tuple[int, object]:
+    data = json.dumps(body, ensure_ascii=False).encode() if isinstance(body, dict) else body
+    request = urllib.request.Request(base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_evaluate_logs_and_the_decision_can_be_read_back(service):
+    body = (EXAMPLES / "task-commissioned-unfunded.json").read_bytes()
+    status, decision = call(service, "POST", "/api/v1/evaluate", body)
+    assert status == 200 and decision["outcome"] == "rejected"
+    assert decision["reasons"][0]["message"] and decision["reasons"][0]["source"]["quote"]
+    status, again = call(service, "POST", "/api/v1/evaluate?lang=en", body)
+    assert status == 200 and again["already_logged"] and again["decision_id"] == decision["decision_id"]
+    assert "refused" in again["reasons"][0]["message"]
+    status, shown = call(service, "GET", f"/api/v1/decisions/{decision['request_id']}")
+    assert status == 200 and shown["decision"]["decision_id"] == decision["decision_id"]
+    assert shown["request"]["id"] == decision["request_id"] and shown["act"] is None
+    assert call(service, "GET", "/api/v1/log/verify") == (200, {"ok": True, "checked": 1, "problem": None})
+
+
+@pytest.mark.parametrize(("body", "status", "field"), [
+    (b'{"city": "bijie"', 400, "request"),
+    (b"\xff\xfe", 400, "request"),
+    ({**bijie_request(), "kind": "parade"}, 422, "kind"),
+    ({**bijie_request(), "communities": [{"name": "x", "population": "many"}]}, 422, "communities.0.population"),
+    ({**bijie_request(), "city": "atlantis"}, 422, "city"),
+    ({**bijie_request(), "date": "2021-13-45"}, 422, "date"),
+    ({**bijie_request(), "shoe_size": 42}, 422, "shoe_size"),
+])
+def test_bad_input_is_a_4xx_naming_the_field_and_nothing_is_logged(service, body, status, field):
+    got, answer = call(service, "POST", "/api/v1/evaluate", body)
+    assert got == status, answer
+    assert answer["error"]["field"] == field and answer["error"]["message"].startswith(field)
+    assert call(service, "GET", "/api/v1/log/verify")[1]["checked"] == 0
+
+
+def test_certificate_check_by_chinese_city_name_and_free_text(service):
+    status, answer = call(service, "POST", "/api/v1/certificates/check", {"text": "开一份居住证明", "city": "毕节"})
+    assert status == 200 and answer["verdict"] == "must_not_issue"
+    status, answer = call(service, "POST", "/api/v1/certificates/check", {"text": "居住证明"})
+    assert status == 422 and answer["error"]["field"] == "city"
+    status, answer = call(service, "POST", "/api/v1/certificates/check", {"text": "居住证明", "city": "atlantis"})
+    assert status == 422 and answer["error"]["message"].startswith("city")
+
+
+def test_queue_unknown_decision_and_openapi(service):
+    status, decision = call(service, "POST", "/api/v1/evaluate", (EXAMPLES / "task-assist.json").read_bytes())
+    assert status == 200
+    funded = bijie_request(id="q-1", matter="入户经济普查",
+                           funding={"amount": 80000, "source": "区财政", "document": "七财发〔2021〕9号"})
+    assert call(service, "POST", "/api/v1/evaluate", funded)[1]["outcome"] == "needs_approval"
+    status, items = call(service, "GET", "/api/v1/queue")
+    assert status == 200 and [i["request_id"] for i in items] == ["q-1"]
+    assert call(service, "GET", "/api/v1/decisions/nope")[0] == 404
+    status, spec = call(service, "GET", "/openapi.json")
+    assert status == 200 and "/api/v1/evaluate" in spec["paths"] and "/api/v1/certificates/check" in spec["paths"]
+
+
+def test_concurrent_requests_make_one_chain(service):
+    """32 clients at once: every decision logged, one unbroken chain (the log's group commit)."""
+    answers: list[int] = []
+
+    def client(k: int) -> None:
+        for i in range(10):
+            answers.append(call(service, "POST", "/api/v1/evaluate", bijie_request(id=f"c{k}-{i}"))[0])
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == [200] * 320
+    assert call(service, "GET", "/api/v1/log/verify")[1] == {"ok": True, "checked": 320, "problem": None}
