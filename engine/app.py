@@ -123,8 +123,10 @@ class Zhunru:
             session.state["log"] = self.log
             session.state["cap"] = self.cap
         for chunk in chunks:
-            decisions = self._decide_chunk(chunk, session) if log else [self.decide_one(r) for r in chunk]
-            if not log:
+            if log:
+                decisions = self._decide_chunk(chunk, session)
+            else:
+                decisions = [self.decide_one(r) for r in chunk]
                 self._observe(chunk, decisions, session)
             logged = session.state.get("logged", {})
             shown = [d if (previous := logged.get(d.request_id)) is None else Decision.from_log(previous)
@@ -133,8 +135,8 @@ class Zhunru:
             yield from shown
 
     def _decide_chunk(self, chunk: list[Request], session: Session) -> list[Decision]:
-        """Decide and log one chunk against what the communities carry now (read by index from
-        the log's target rows). The log checks each admission of a capped kind again inside its
+        """Decide and log one chunk against what the communities carry now (read by key from
+        the log's carried matters, log/targets.py). The log checks each admission of a capped kind again inside its
         transaction; if another writer admitted first (CapConflict), nothing of the chunk was
         written and the chunk is decided again on the new state."""
         from zhunru.log.store import CapConflict, LogError
@@ -171,7 +173,7 @@ class Zhunru:
 
     def _standing(self, requests: list[Request]) -> Standing:
         """What the chunk's target communities already carry, for the kinds a ruleset caps:
-        read by index from the log's target rows, for these communities only. Without the log
+        read by key from the log's carried matters, for these communities only. Without the log
         (log=False) there is no standing state and caps are not counted."""
         from zhunru.decide.evaluate import community_key
 

@@ -9,3 +9,8 @@ class InputError(Exception):
 
 class RulesetError(InputError):
     """A ruleset that cannot be loaded (bad YAML, schema, missing parent)."""
+
+
+class MalformedInput(InputError):
+    """Input that is not JSON (or YAML) at all, as opposed to well-formed input with a wrong
+    field: the service answers 400 for it, 422 for the other."""

@@ -29,7 +29,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from zhunru.errors import InputError
+from zhunru.errors import InputError, MalformedInput
 
 MAX_BODY = 1024 * 1024  # one request; the CLI's limit
 
@@ -65,7 +65,7 @@ def create_app(db: str | None = None) -> FastAPI:
 
     @app.exception_handler(InputError)
     async def _input_error(_request, exc: InputError):  # a user's mistake: 4xx, never a traceback
-        return error(503 if exc.exit_code == 4 else 400 if isinstance(exc, MalformedBody) else 422, exc)
+        return error(503 if exc.exit_code == 4 else 400 if isinstance(exc, MalformedInput) else 422, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request, exc: RequestValidationError):  # FastAPI's own checks, in our shape
@@ -125,21 +125,10 @@ def create_app(db: str | None = None) -> FastAPI:
     return app
 
 
-class MalformedBody(InputError):
-    """A body that is not JSON at all (400, where a well-formed but wrong request is 422)."""
-
-
 def _decide(zhunru, body: bytes, log: bool, lang: str) -> dict:
-    from zhunru.decide.evaluate import parse_request
+    from zhunru.decide.evaluate import parse_request_json
 
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise MalformedBody(f"request: not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})") from None
-    except (UnicodeDecodeError, RecursionError):
-        raise MalformedBody("request: not valid JSON (bad encoding or nested too deeply)") from None
-    request = parse_request(data)
-    decision = next(zhunru.decide([request], log=log))
+    decision = next(zhunru.decide([parse_request_json(body)], log=log))
     return decision.shown(lang)
 
 

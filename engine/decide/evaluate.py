@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from zhunru.decide.procedure import Procedure, procedure
 from zhunru.rulebook.book import Book, Entry, compile_book
-from zhunru.errors import InputError
+from zhunru.errors import InputError, MalformedInput
 from zhunru.decide.funding import required_total
 from zhunru.rulebook.loaded import describe_validation
 from zhunru.rulebook.loader import Registry, default_registry, ended_on
@@ -44,9 +44,9 @@ def parse_request_json(text: str | bytes) -> Request:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"request: not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})") from None
+        raise MalformedInput(f"request: not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})") from None
     except (UnicodeDecodeError, RecursionError):
-        raise InputError("request: not valid JSON (bad encoding or nested too deeply)") from None
+        raise MalformedInput("request: not valid JSON (bad encoding or nested too deeply)") from None
     return parse_request(data)
 
 
