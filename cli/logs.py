@@ -9,7 +9,7 @@ import click
 from zhunru.errors import InputError
 
 from .common import CONTEXT, db_option, dump_json, output_options
-from .render import decision_text
+from .render import decision_text, printable
 
 
 @click.group("log", context_settings=CONTEXT)
@@ -41,7 +41,7 @@ def list_(limit, city, outcome, fmt, lang, db_url):
     if fmt == "json":
         click.echo(dump_json(rows))
         return
-    for r in rows:
+    for r in map(printable, rows):
         click.echo(f"{r['seq']:>6}  {r['created_at'][:19]}  {r['type']:<9} {r['outcome']:<15} {r['ruleset']:<18} "
                    f"{r['request_id']}  {r['entry_id']}")
     if not rows:
@@ -74,8 +74,8 @@ def show(ident, fmt, lang, db_url):
     if entry.entry_type == "decision":
         click.echo(decision_text(payload, lang))
     else:
-        click.echo(dump_json(payload))
-    for a in attachments:
+        click.echo(dump_json(payload))  # JSON escapes control characters itself
+    for a in map(printable, attachments):
         extra = f" {a['path']} ({a['size']} B, sha256 {a['sha256'][:12]}…)" if a.get("path") else ""
         click.echo(f"附件 attachment: {a['amount']} 元 {a['source']} {a.get('document') or ''}{extra}")
 

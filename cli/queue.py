@@ -8,6 +8,7 @@ import click
 from zhunru.errors import InputError
 
 from .common import CONTEXT, db_option, dump_json, output_options, parse_date
+from .render import printable
 
 
 def _log(db_url):
@@ -58,7 +59,7 @@ def _print(items, fmt: str, lang: str) -> None:
         return
     en = lang == "en"
     count = 0
-    for count, item in enumerate(items, 1):
+    for count, item in enumerate(map(printable, items), 1):
         click.echo(f"{item['request_id']}  ({'decision' if en else '决定'} {item['decision_id']})")
         click.echo(f"  {'matter' if en else '事项'}: {item['matter']}   {'department' if en else '部门'}: "
                    f"{item['department']}")

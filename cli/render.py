@@ -1,9 +1,28 @@
 """Text output for people: Chinese by default, short lines that wrap well in a narrow terminal."""
 from __future__ import annotations
 
+import re
+
 import click
 
 from zhunru.messages import CATEGORIES, OUTCOMES, VERDICTS, cite, label, pick, reason_message
+
+# Characters a request may carry that a terminal would act on instead of showing: control
+# characters (a clear-screen, a cursor move, a newline that forges a line) and bidirectional
+# overrides. Shown escaped (\u001b), so an officer sees that they are there.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(value):
+    """`value` (a string, or lists and dicts of them) with every unsafe character escaped."""
+    if isinstance(value, str):
+        return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
+    if isinstance(value, dict):
+        return {k: printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [printable(v) for v in value]
+    return value
+
 
 COLOURS = {"admitted": "green", "needs_approval": "yellow", "rejected": "red",
            "must_issue": "green", "may_issue": "green", "must_not_issue": "red", "unknown": "yellow"}
@@ -19,6 +38,7 @@ def reasons_text(reasons: list[dict], lang: str) -> list[str]:
 
 
 def decision_text(decision: dict, lang: str) -> str:
+    decision = printable(decision)
     outcome = decision["outcome"]
     head = click.style(pick(OUTCOMES[outcome], lang), fg=COLOURS[outcome], bold=True)
     lines = [f"{label('outcome', lang)}: {head}"
@@ -44,6 +64,7 @@ def decision_text(decision: dict, lang: str) -> str:
 
 def decision_line(decision: dict, lang: str) -> str:
     """One line per decision, for batches."""
+    decision = printable(decision)
     outcome = decision["outcome"]
     return (f"{decision['request_id']}\t"
             + click.style(pick(OUTCOMES[outcome], lang), fg=COLOURS[outcome])
@@ -52,6 +73,7 @@ def decision_line(decision: dict, lang: str) -> str:
 
 
 def certificate_text(result: dict, lang: str) -> str:
+    result = printable(result)
     verdict = result["verdict"]
     cert = result.get("certificate") or {}
     lines = [f"{label('verdict', lang)}: {cert.get('name') or result['query']}",

@@ -112,13 +112,22 @@ def publication(store, district: str, start: dt.date | None = None, end: dt.date
     return {**chosen.header, "items": list(items(store, chosen))}
 
 
+def spreadsheet_safe(cell):
+    """A text cell a spreadsheet would run as a formula (=, +, -, @, or a tab or carriage
+    return first) is written with a leading apostrophe: shown as text, never evaluated."""
+    if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + cell
+    return cell
+
+
 def csv_row(r: dict) -> list:
     f, a = r["funding"], r["approval"] or {}
-    return [r["no"], r["list_label"], r["matter"], r["matter_code"] or "", r["kind_label"], r["department"],
-            "、".join(r["communities"]), r["date"], "; ".join(b["clause"] for b in r["basis"]),
-            "; ".join(b["source"] for b in r["basis"]), f["amount"] or "", f["source"] or "",
-            f["document"] or "", f["personnel"] or "", a.get("by") or "", a.get("at") or "",
-            r["decision_id"], r["request_id"], r["ruleset"]]
+    cells = [r["no"], r["list_label"], r["matter"], r["matter_code"] or "", r["kind_label"], r["department"],
+             "、".join(r["communities"]), r["date"], "; ".join(b["clause"] for b in r["basis"]),
+             "; ".join(b["source"] for b in r["basis"]), f["amount"] or "", f["source"] or "",
+             f["document"] or "", f["personnel"] or "", a.get("by") or "", a.get("at") or "",
+             r["decision_id"], r["request_id"], r["ruleset"]]
+    return [spreadsheet_safe(c) for c in cells]
 
 
 def write(store, chosen: Plan, out_dir: Path, stem: str = "admitted") -> list[Path]:

@@ -71,6 +71,8 @@ def act(log: DecisionLog, ident: str, verb: str, by: str, note: str | None = Non
         raise InputError("--by: give the name of the officer or body that decides")
     if len(by) > 200:
         raise InputError("--by: at most 200 characters")
+    if not by.isprintable():
+        raise InputError("--by: one line of printable text (no line breaks or control characters)")
     if kind == "refusal" and not note:
         raise InputError("--note: a refusal needs its reason (it goes into the refusal notice)")
     if note and len(note) > 2000:
