@@ -105,9 +105,6 @@ class Matter:
     def staffed(self) -> bool:
         return self.funding["personnel"] > 0
 
-    def districts(self) -> set[str]:
-        return {c.get("district") or NO_DISTRICT for c in self.communities}
-
     def communities_in(self, district: str | None) -> list[dict]:
         if district is None:
             return list(self.communities)
@@ -205,11 +202,6 @@ def find_matter(store, ident: str) -> Matter:
                   decision=Decision.stored(entry),
                   communities=enrich(request.get("communities") or [], registry_rows(store)),
                   act=dict(json.loads(act.payload_json), entry_id=act.entry_id, seq=act.seq) if act else None)
-
-
-def in_range(m: Matter, start: dt.date | None, end: dt.date | None) -> bool:
-    """By the request's date (the date the ruleset was applied for), both ends inclusive."""
-    return (start is None or m.date >= start) and (end is None or m.date <= end)
 
 
 # -- citing sources ----------------------------------------------------------------------------

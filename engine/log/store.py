@@ -37,9 +37,8 @@ from sqlmodel import Field, Session, SQLModel, create_engine, select
 from zhunru.errors import InputError
 from zhunru.log import targets
 from zhunru.log.targets import Carried, Target
-from zhunru.log.writer import Writer
+from zhunru.log.writer import GENESIS, Writer
 
-GENESIS = "0" * 64
 ADVISORY_LOCK = 0x7A68756E7275  # "zhunru"
 GATHER_WAITS, GATHER_SECONDS = 4, 0.0002  # at most 0.8 ms spent gathering a group
 MAX_ROUNDS = 16  # groups one caller commits before it hands the committer's role on

@@ -13,7 +13,7 @@ import contextlib
 import json
 from collections.abc import Sequence
 
-GENESIS = "0" * 64
+GENESIS = "0" * 64  # the previous hash of the first row
 
 
 class Writer:

@@ -106,12 +106,6 @@ def items(store, chosen: Plan) -> Iterator[dict]:
         yield dict(row(m, district), no=no)
 
 
-def publication(store, district: str, start: dt.date | None = None, end: dt.date | None = None) -> dict:
-    """The whole publication as one dict (for a program that wants it in memory)."""
-    chosen = plan(store, district, start, end)
-    return {**chosen.header, "items": list(items(store, chosen))}
-
-
 def spreadsheet_safe(cell):
     """A text cell a spreadsheet would run as a formula (=, +, -, @, or a tab or carriage
     return first) is written with a leading apostrophe: shown as text, never evaluated."""
