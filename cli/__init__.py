@@ -49,7 +49,7 @@ def cli():
       zhunru cert check 亲属关系证明 --city bijie
       zhunru ruleset list
       zhunru log verify
-      zhunru queue; zhunru approve ID --by NAME   # the district office's workflow
+      zhunru queue; zhunru approve ID --as ACCOUNT   # the district office's workflow
     Add --format json for programs and --lang en for English.
     """
 
@@ -57,11 +57,11 @@ def cli():
 def _register() -> None:
     """Each module exposes COMMANDS; importing them costs only click (engine imports are lazy)."""
     from . import (certificate, community, evaluate, funding_cmd, logs, plugins_cmd, publish, queue,
-                   rulesets, serve)
+                   rulesets, serve, users)
 
     for module in (evaluate, certificate, rulesets, logs, plugins_cmd,  # the engine and its log
                    community, funding_cmd, queue, publish,  # the district office's workflow
-                   serve):  # the same over HTTP
+                   serve, users):  # the same over HTTP, and its accounts
         for command in module.COMMANDS:
             cli.add_command(command)
 

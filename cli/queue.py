@@ -36,8 +36,8 @@ def queue(city, as_of, fmt, lang, db_url):
     \b
     Example:
       zhunru queue
-      zhunru approve r-3f2a… --by 七星关区社区办 --note "经费已落实"
-      zhunru refuse  r-3f2a… --by 七星关区社区办 --note "未附经费"
+      zhunru approve r-3f2a… --as qxg-office --note "经费已落实"
+      zhunru refuse  r-3f2a… --as qxg-office --note "未附经费"
     """
     from zhunru.office.queue import queue as build
 
@@ -79,34 +79,54 @@ def _print(items, fmt: str, lang: str) -> None:
     click.echo(f"{count} awaiting approval" if en else f"共 {count} 项待审批")
 
 
-def _act(verb, ident, by, note, fmt, lang, db_url):
+def _act(verb, ident, name, note, fmt, lang, db_url):
+    import getpass
+
+    from zhunru.office.accounts import Accounts
     from zhunru.office.queue import act
 
+    if not name:
+        raise InputError("--as: name the account that acts (zhunru user list; zhunru user add)")
     log = _log(db_url)
     try:
-        entry = act(log, ident, verb, by, note)
+        account = Accounts(log).require(name)
+        try:
+            os_user = getpass.getuser()
+        except (KeyError, OSError):  # a container user with no passwd entry
+            os_user = None
+        entry = act(log, ident, verb, account, note, via="console", os_user=os_user)
     finally:
         log.close()
     payload = json.loads(entry["payload_json"])
     if fmt == "json":
         click.echo(dump_json({"act": entry["entry_type"], "entry_id": entry["entry_id"], "seq": entry["seq"],
                               "request_id": entry["request_id"], "decision_id": payload["decision_id"],
-                              "by": payload["by"], "note": payload["note"], "at": payload["at"]}))
+                              "by": payload["by"], "actor": payload.get("actor"), "note": payload["note"],
+                              "at": payload["at"]}))
     elif lang == "en":
-        click.echo(f"{'Approved' if verb == 'approve' else 'Refused'}: request {entry['request_id']} "
-                   f"by {payload['by']} (log row {entry['seq']})")
+        click.echo(f"{'Approved' if verb == 'approve' else 'Refused'}: request {printable(entry['request_id'])} "
+                   f"by {printable(payload['by'])} (log row {entry['seq']})")
     else:
-        click.echo(f"{'已批准' if verb == 'approve' else '已拒绝'}:申请 {entry['request_id']},"
-                   f"{payload['by']}(日志第 {entry['seq']} 行)")
+        click.echo(f"{'已批准' if verb == 'approve' else '已拒绝'}:申请 {printable(entry['request_id'])},"
+                   f"{printable(payload['by'])}(日志第 {entry['seq']} 行)")
+
+
+def account_options(func):
+    """--as ACCOUNT (and --by, its older spelling): the account that acts."""
+    func = click.option("--by", "by_", hidden=True, metavar="ACCOUNT", help="Same as --as.")(func)
+    return click.option("--as", "as_", metavar="ACCOUNT",
+                        help="The account that acts: an approver of the request's district, or an admin "
+                             "(zhunru user list). The log records it, and that it came from this console "
+                             "and which OS user ran it.")(func)
 
 
 @click.command("approve", context_settings=CONTEXT)
 @click.argument("ident", metavar="ID")
-@click.option("--by", required=True, metavar="NAME", help="Who approves (officer or body).")
+@account_options
 @click.option("--note", help="Remarks recorded with the approval.")
 @output_options
 @db_option
-def approve(ident, by, note, fmt, lang, db_url):
+def approve(ident, as_, by_, note, fmt, lang, db_url):
     """Approve a request that awaits the district body (准入审批).
 
     \b
@@ -116,18 +136,18 @@ def approve(ident, by, note, fmt, lang, db_url):
 
     \b
     Example:
-      zhunru approve r-3f2a… --by 七星关区社区办 --note "2021年第3次主任会议"
+      zhunru approve r-3f2a… --as qxg-office --note "2021年第3次主任会议"
     """
-    _act("approve", ident, by, note, fmt, lang, db_url)
+    _act("approve", ident, as_ or by_, note, fmt, lang, db_url)
 
 
 @click.command("refuse", context_settings=CONTEXT)
 @click.argument("ident", metavar="ID")
-@click.option("--by", required=True, metavar="NAME", help="Who refuses (officer or body).")
+@account_options
 @click.option("--note", required=True, help="The reason (it goes into the refusal notice).")
 @output_options
 @db_option
-def refuse(ident, by, note, fmt, lang, db_url):
+def refuse(ident, as_, by_, note, fmt, lang, db_url):
     """Refuse a request that awaits the district body (不予准入).
 
     \b
@@ -136,11 +156,11 @@ def refuse(ident, by, note, fmt, lang, db_url):
 
     \b
     Example:
-      zhunru refuse r-3f2a… --by 七星关区社区办 --note "未落实经费"
+      zhunru refuse r-3f2a… --as qxg-office --note "未落实经费"
     """
     if note is not None and not note.strip():
         raise InputError("--note: a refusal needs its reason")
-    _act("refuse", ident, by, note, fmt, lang, db_url)
+    _act("refuse", ident, as_ or by_, note, fmt, lang, db_url)
 
 
 COMMANDS = [queue, approve, refuse]

@@ -1,37 +1,49 @@
-"""`zhunru serve`: the HTTP API (first slice of the service, DESIGN.md "Service").
+"""`zhunru serve`: the JSON API and the pages (DESIGN.md "Service").
 
 One `zhunru.Zhunru` per app owns the request path, as it does for the CLI; the routes are
-parsing and rendering around it. Bodies are read as bytes and parsed by zhunru itself, so an
-error says what the CLI says: one line naming the field, as JSON with a 4xx status, and nothing
-is logged. Appends from concurrent requests are committed together by the log (group commit).
+parsing, permission and rendering around it (`Service`). Bodies are read as bytes and parsed by
+zhunru itself, so an error says what the CLI says: one line naming the field, as JSON with a 4xx
+status (an HTML page for a page), and nothing is logged. Appends from concurrent requests are
+committed together by the log (group commit); workers keep no state of their own, so several
+processes or machines can serve one PostgreSQL database.
 
-This slice has no accounts yet: it serves what anyone may ask (decide and log a request, check a
-certificate, read a decision, the queue, verify the log) and nothing that acts for someone
-(approve, refuse, withdraw). Bind it to localhost until accounts land.
-
-    GET  /api/v1/health
-    POST /api/v1/evaluate                 one request (JSON) → its decision; ?log=false, ?lang=en
-    POST /api/v1/certificates/check       {"text", "city", "date"?, "basis"?} → the certificate answer
-    GET  /api/v1/decisions/{id}           a logged decision by decision id, request id or row
-    GET  /api/v1/queue                    what awaits the district body; ?city=
-    GET  /api/v1/log/verify               {"ok", "checked", "problem"}
+    GET  /api/v1/health, /api/v1/me
+    POST /api/v1/evaluate                 one request → its decision; logged for a department (own
+                                          department) or admin; ?log=false (anyone) only decides
+    POST /api/v1/certificates/check       {"text", "city", "date"?, "basis"?} → the answer (public)
+    GET  /api/v1/decisions/{id}           a logged decision, its funding and the act on it (any account)
+    POST /api/v1/decisions/{id}/approve   {"note"?}    approver of the request's district, or admin
+    POST /api/v1/decisions/{id}/refuse    {"note"}     likewise; the note is the refusal's reason
+    GET  /api/v1/queue                    what awaits approval (an approver sees its district)
+    GET  /api/v1/log/verify               {"ok", "checked", "problem"} (admin, auditor)
     GET  /openapi.json, /docs             the OpenAPI document and its browser
+
+Statuses: 400 malformed, 401 no account, 403 role/scope/CSRF, 404 unknown id, 409 already
+acted on, 413 too big, 422 invalid field, 429 locked out, 503 the log is unavailable.
 """
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import json
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhunru.errors import InputError, MalformedInput
+from zhunru.office.accounts import Accounts, Forbidden, LockedOut
+from zhunru.office.queue import AlreadyActed
+
+from .auth import AddressLimiter, Unauthenticated, caller, check_csrf, require
 
 MAX_BODY = 1024 * 1024  # one request; the CLI's limit
+TEMPLATES = Path(__file__).parent / "templates"
 
 
 class CertificateQuestion(BaseModel):
@@ -42,18 +54,58 @@ class CertificateQuestion(BaseModel):
     basis: str | None = Field(None, max_length=2000, description="the legal basis the asker cites, if any")
 
 
+class ActBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str | None = Field(None, max_length=2000, description="remarks; for a refusal, its reason (required)")
+
+
+class NotFound(InputError):
+    """An id that names nothing here (HTTP 404)."""
+
+
+@dataclass
+class Service:
+    """What every route shares: the request path, the accounts, the pages' templates."""
+    zhunru: object
+    accounts: Accounts
+    templates: Jinja2Templates
+    limiter: AddressLimiter = field(default_factory=AddressLimiter)
+    demo: dict | None = None  # serve --demo: the accounts to show on the login page
+
+
+def service(request: Request) -> Service:
+    return request.app.state.service
+
+
+def status_of(exc: InputError) -> int:
+    if isinstance(exc, Unauthenticated):
+        return 401
+    if isinstance(exc, Forbidden):
+        return 403
+    if isinstance(exc, LockedOut):
+        return 429
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, AlreadyActed):
+        return 409
+    if exc.exit_code == 4:
+        return 503
+    return 400 if isinstance(exc, MalformedInput) else 422
+
+
 def error(status: int, exc: InputError | str) -> JSONResponse:
     """`{"error": {"field", "message"}}`: the field is what the message names before its colon."""
     message = str(exc)
-    field, sep, _rest = message.partition(":")
-    return JSONResponse({"error": {"field": field if sep and " " not in field.strip() else None, "message": message}},
+    head, sep, _rest = message.partition(":")
+    return JSONResponse({"error": {"field": head if sep and " " not in head.strip() else None, "message": message}},
                         status_code=status)
 
 
-def create_app(db: str | None = None) -> FastAPI:
+def create_app(db: str | None = None, demo: dict | None = None) -> FastAPI:
     from zhunru.app import Zhunru
 
     zhunru = Zhunru(db=db)
+    state = Service(zhunru, Accounts(zhunru.log), templates(), demo=demo)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -61,30 +113,46 @@ def create_app(db: str | None = None) -> FastAPI:
         zhunru.close()
 
     app = FastAPI(title="zhunru 准入", version="1", lifespan=lifespan,
-                  description="社区工作事项准入: decisions with their clauses and sources, a hash-chained log.")
+                  description="社区工作事项准入: decisions with their clauses and sources, a hash-chained log. "
+                              "Authenticate with `Authorization: Bearer zr_…` (zhunru user token NAME).")
+    app.state.service = state
 
     @app.exception_handler(InputError)
-    async def _input_error(_request, exc: InputError):  # a user's mistake: 4xx, never a traceback
-        return error(503 if exc.exit_code == 4 else 400 if isinstance(exc, MalformedInput) else 422, exc)
+    async def _input_error(request: Request, exc: InputError):  # a user's mistake: 4xx, never a traceback
+        status = status_of(exc)
+        if request.url.path.startswith("/api/"):
+            return error(status, exc)
+        from .pages import error_page
+
+        return error_page(request, status, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request, exc: RequestValidationError):  # FastAPI's own checks, in our shape
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first.get("loc", ())[1:]) or "body"
+        where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "body"
         status = 400 if first.get("type") == "json_invalid" else 422
-        return error(status, f"{field}: {first.get('msg', 'invalid')}")
+        return error(status, f"{where}: {first.get('msg', 'invalid')}")
 
     @app.get("/api/v1/health")
     def health() -> dict:
         return {"ok": True}
 
+    @app.get("/api/v1/me")
+    def me(request: Request) -> dict:
+        """The account the token or session belongs to."""
+        return require(request, state.accounts).as_dict()
+
     @app.post("/api/v1/evaluate")
     async def evaluate(request: Request, log: bool = True, lang: Literal["zh", "en"] = "zh"):
-        """Decide one request (the contract's Request JSON) and log it with its funding."""
+        """Decide one request (the contract's Request JSON). Logged (with its funding) when the
+        caller is the request's department or an admin; `?log=false` decides without logging,
+        for anyone."""
         body = await request.body()
         if len(body) > MAX_BODY:
             return error(413, f"request: {len(body)} bytes, over the limit of {MAX_BODY}")
-        return await _in_thread(_decide, zhunru, body, log, lang)
+        account = require(request, state.accounts, "department", "admin") if log else None
+        check_csrf(request, state.accounts, None)
+        return await _in_thread(decide_body, zhunru, body, log, lang, account)
 
     @app.post("/api/v1/certificates/check")
     def certificates_check(question: CertificateQuestion, lang: Literal["zh", "en"] = "zh") -> dict:
@@ -95,41 +163,128 @@ def create_app(db: str | None = None) -> FastAPI:
                                  basis=question.basis)
 
     @app.get("/api/v1/decisions/{ident}")
-    def decision(ident: str, lang: Literal["zh", "en"] = "zh"):
+    def decision(request: Request, ident: str, lang: Literal["zh", "en"] = "zh"):
         """A logged decision with its request, its funding attachments and the act on it, if any."""
-        from zhunru.models import Decision
+        require(request, state.accounts)
+        return decision_view(zhunru, ident, lang)
 
-        entry = zhunru.log.find(ident)
-        if entry is None or entry.entry_type != "decision":
-            return error(404, f"id: no decision {ident!r} in the log")
-        act = zhunru.log.act_on(entry.entry_id)
-        return {"seq": entry.seq, "hash": entry.hash, "created_at": entry.created_at,
-                "request": json.loads(entry.request_json),
-                "decision": Decision.from_log(entry).shown(lang),
-                "attachments": [a.model_dump(exclude={"id", "entry_seq"}) for a in zhunru.log.attachments(entry.seq)],
-                "act": dict(json.loads(act.payload_json), entry_id=act.entry_id) if act else None}
+    @app.post("/api/v1/decisions/{ident}/approve")
+    async def approve(request: Request, ident: str, body: ActBody | None = None) -> dict:
+        """Approve a decision that awaits the district body (准入审批)."""
+        return await _in_thread(act_as, request, state, ident, "approve", (body or ActBody()).note)
+
+    @app.post("/api/v1/decisions/{ident}/refuse")
+    async def refuse(request: Request, ident: str, body: ActBody) -> dict:
+        """Refuse it (不予准入); `note` is the reason and goes into the notice."""
+        return await _in_thread(act_as, request, state, ident, "refuse", body.note)
 
     @app.get("/api/v1/queue")
-    def queue(city: str | None = Query(None, max_length=64)) -> list[dict]:
-        """Decisions that need the district body's approval and have none yet, oldest first."""
-        from zhunru.office.queue import queue as pending
-
-        return list(pending(zhunru.log, city=city, rulesets=zhunru.rulesets))
+    def queue(request: Request, city: str | None = Query(None, max_length=64)) -> list[dict]:
+        """Decisions that need the district body's approval and have none yet, oldest first. An
+        approver sees those whose communities lie in its district."""
+        account = require(request, state.accounts, "approver", "admin", "auditor")
+        return list(queue_for(zhunru, account, city))
 
     @app.get("/api/v1/log/verify")
-    def verify() -> dict:
+    def verify(request: Request) -> dict:
         """The hash chain checked from row 1, and the community rows against it."""
+        require(request, state.accounts, "admin", "auditor")
         checked, problem = zhunru.log.verify()
         return {"ok": problem is None, "checked": checked, "problem": problem}
 
+    from .pages import router
+
+    app.include_router(router)
     return app
 
 
-def _decide(zhunru, body: bytes, log: bool, lang: str) -> dict:
+def templates() -> Jinja2Templates:
+    from zhunru.messages import CATEGORIES, OUTCOMES, VERDICTS
+    from zhunru.office.accounts import ROLE_NAMES
+    from zhunru.office.publish import KIND_LABELS
+    from zhunru.office.workdays import CHINA
+
+    def china_time(value: str | None) -> str:
+        """An ISO timestamp as Beijing time (what an officer reads)."""
+        try:
+            return dt.datetime.fromisoformat(value).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+        except (TypeError, ValueError):
+            return value or ""
+
+    found = Jinja2Templates(directory=str(TEMPLATES))
+    found.env.globals.update(OUTCOMES=OUTCOMES, CATEGORIES=CATEGORIES, VERDICTS=VERDICTS, ROLES=ROLE_NAMES,
+                             KINDS=KIND_LABELS)
+    found.env.filters["china_time"] = china_time
+    return found
+
+
+def from_environment() -> FastAPI:
+    """The app of one worker of `zhunru serve --workers N` (uvicorn calls it in each process)."""
+    import os
+
+    demo = os.environ.get("ZHUNRU_SERVE_DEMO")
+    return create_app(os.environ.get("ZHUNRU_SERVE_DB") or None, demo=json.loads(demo) if demo else None)
+
+
+# -- the request path, shared by the API and the pages -------------------------------------------
+def decide_body(zhunru, body: bytes, log: bool, lang: str, account=None) -> dict:
     from zhunru.decide.evaluate import parse_request_json
 
-    decision = next(zhunru.decide([parse_request_json(body)], log=log))
+    return decide_request(zhunru, parse_request_json(body), log, lang, account)
+
+
+def decide_request(zhunru, raw: dict, log: bool, lang: str, account=None) -> dict:
+    from zhunru.decide.evaluate import parse_request
+    from zhunru.office.accounts import may_file
+
+    request = parse_request(raw)
+    if log and account is not None:
+        may_file(account, request.department.name)
+    decision = next(zhunru.decide([request], log=log))
     return decision.shown(lang)
+
+
+def decision_view(zhunru, ident: str, lang: str = "zh") -> dict:
+    from zhunru.models import Decision
+
+    entry = zhunru.log.find(ident)
+    if entry is None or entry.entry_type != "decision":
+        raise NotFound(f"id: no decision {ident!r} in the log")
+    act = zhunru.log.act_on(entry.entry_id)
+    return {"seq": entry.seq, "hash": entry.hash, "created_at": entry.created_at,
+            "request": json.loads(entry.request_json),
+            "decision": Decision.from_log(entry).shown(lang),
+            "attachments": [a.model_dump(exclude={"id", "entry_seq"}) for a in zhunru.log.attachments(entry.seq)],
+            "act": dict(json.loads(act.payload_json), entry_id=act.entry_id) if act else None}
+
+
+def act_as(request: Request, state: Service, ident: str, verb: str, note: str | None) -> dict:
+    """Approve or refuse as the caller; the act's log row names the account."""
+    from zhunru.office.queue import act, find_decision
+
+    account = require(request, state.accounts, "approver", "admin")
+    check_csrf(request, state.accounts, None)
+    try:
+        find_decision(state.zhunru.log, ident)
+    except InputError as exc:
+        raise NotFound(str(exc)) from None
+    entry = act(state.zhunru.log, ident, verb, account, note, via=caller(request, state.accounts).via)
+    payload = json.loads(entry["payload_json"])
+    return {"act": entry["entry_type"], "entry_id": entry["entry_id"], "seq": entry["seq"],
+            "request_id": entry["request_id"], "decision_id": payload["decision_id"], "by": payload["by"],
+            "actor": payload.get("actor"), "note": payload["note"], "at": payload["at"]}
+
+
+def queue_for(zhunru, account, city: str | None = None):
+    """The queue as `account` may see it: an approver, its district's requests."""
+    from zhunru.office.queue import queue as pending, request_districts
+
+    for item in pending(zhunru.log, city=city, rulesets=zhunru.rulesets):
+        if account.role == "approver":
+            entry = zhunru.log.find(item["decision_id"])
+            if request_districts(zhunru.log, entry) != {account.scope}:
+                continue
+        yield item
 
 
 async def _in_thread(fn, *args):

@@ -741,14 +741,18 @@ def _short(exc: Exception) -> str:
     return text_[0][:200] if text_ else exc.__class__.__name__
 
 
-def act_record(decision_entry: LogEntry, act: str, by: str, note: str | None) -> Record:
+def act_record(decision_entry: LogEntry, act: str, by: str, note: str | None, actor: dict | None = None) -> Record:
     """The log record of the district body's act on a decision (approval or refusal). The
-    original decision is never changed; `act_key` makes a second act on it impossible."""
+    original decision is never changed; `act_key` makes a second act on it impossible.
+    `actor`: the authenticated account and where it acted from ({"account", "role", "scope",
+    "via": console|web|api, "os_user"?}), hashed with the row."""
     if act not in ("approval", "refusal"):
         raise ValueError(act)
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
     payload = {"act": act, "by": by, "note": note, "decision_id": decision_entry.entry_id,
                "request_id": decision_entry.request_id, "at": now}
+    if actor:
+        payload["actor"] = actor
     entry = {
         "entry_id": hashlib.sha256(f"{act}:{decision_entry.entry_id}:{now}".encode()).hexdigest()[:32],
         "entry_type": act, "request_id": decision_entry.request_id, "decision_key": None,

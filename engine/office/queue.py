@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import exists
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
@@ -59,32 +60,68 @@ def pending(log: DecisionLog, city: str | None = None) -> Iterator[LogEntry]:
         last = page[-1].seq
 
 
-def act(log: DecisionLog, ident: str, verb: str, by: str, note: str | None = None) -> dict:
-    """Approve or refuse (`verb`) the decision named by `ident`; the written act entry.
+def act(log: DecisionLog, ident: str, verb: str, account, note: str | None = None, via: str = "console",
+        os_user: str | None = None) -> dict:
+    """Approve or refuse (`verb`) the decision named by `ident` as `account` (an authenticated
+    zhunru.office.accounts.Account); the written act entry. The account, its role and scope and
+    where it acted from (`via`: console, web or api; on the console the OS user) are hashed
+    into the act's log row.
 
-    Errors (InputError, exit 2): an unknown id, a decision that is not needs_approval, a
-    decision already approved or refused (naming by whom and when), a missing name or note."""
+    Errors (InputError, exit 2 / HTTP 4xx): an unknown id, a decision that is not
+    needs_approval, a decision already approved or refused (naming by whom and when), a
+    missing note on a refusal; Forbidden (403) for an account outside its role or district."""
+    from zhunru.office.accounts import may_act
+
     kind = ACTS[verb]
-    by = (by or "").strip()
     note = note.strip() if note else None
-    if not by:
-        raise InputError("--by: give the name of the officer or body that decides")
-    if len(by) > 200:
-        raise InputError("--by: at most 200 characters")
-    if not by.isprintable():
-        raise InputError("--by: one line of printable text (no line breaks or control characters)")
     if kind == "refusal" and not note:
         raise InputError("--note: a refusal needs its reason (it goes into the refusal notice)")
     if note and len(note) > 2000:
         raise InputError("--note: at most 2000 characters")
     decision = find_decision(log, ident)
+    may_act(account, request_districts(log, decision))
     if decision.outcome != "needs_approval":
         raise InputError(f"ID: decision {decision.entry_id} (request {decision.request_id}) is {decision.outcome!r}, "
                          "not needs_approval: only what awaits the district body can be approved or refused")
-    written = log.append([act_record(decision, kind, by, note)])[0]
+    actor = {"account": account.name, "role": account.role, "scope": account.scope, "via": via}
+    if os_user:
+        actor["os_user"] = os_user
+    written = log.append([act_record(decision, kind, account.label, note, actor)])[0]
     if written.get("existing"):
-        raise InputError(already_message(written))
+        raise AlreadyActed(already_message(written))
     return written
+
+
+class AlreadyActed(InputError):
+    """The decision was approved or refused before (HTTP 409)."""
+
+
+def request_districts(log: DecisionLog, decision: LogEntry) -> set[str | None]:
+    """The districts of a decision's target communities: as the request names them, else as
+    the community registry knows the community (by code, then by name); None where neither says."""
+    communities = json.loads(decision.request_json).get("communities") or []
+    found: set[str | None] = set()
+    unknown = []
+    for c in communities:
+        if c.get("district"):
+            found.add(c["district"])
+        else:
+            unknown.append(c)
+    if unknown:
+        from zhunru.office.registry import CommunityRow
+
+        with Session(log.reader) as session:
+            for c in unknown:
+                row = None
+                try:
+                    if c.get("code"):
+                        row = session.exec(select(CommunityRow).where(CommunityRow.code == c["code"])).first()
+                    if row is None:
+                        row = session.exec(select(CommunityRow).where(CommunityRow.name == c.get("name"))).first()
+                except SQLAlchemyError:  # no registry in this database
+                    session.rollback()
+                found.add(row.district if row else None)
+    return found
 
 
 def already_message(entry: dict) -> str:

@@ -1,0 +1,22 @@
+"""The pages (server-rendered Chinese HTML; no JavaScript needed): one module per user's job.
+
+    session       登录 / 退出 / the home page for each role
+    certificates  证明查询 (public)
+    apply         准入申请 and 我的申请 (department)
+    approvals     待审批, a decision's page, approve/refuse, 不予准入告知书 (district body)
+    community     本社区 (community worker)
+
+Every form posts its session's CSRF token; `form()` checks it before a route does anything.
+"""
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from . import approvals, apply, certificates, community, session
+from .common import error_page, form, page
+
+router = APIRouter(include_in_schema=False)
+for module in (session, certificates, apply, approvals, community):
+    router.include_router(module.router)
+
+__all__ = ["router", "page", "form", "error_page"]
