@@ -212,6 +212,7 @@ def templates() -> Jinja2Templates:
             return value or ""
 
     found = Jinja2Templates(directory=str(TEMPLATES))
+    found.env.autoescape = True  # every template is HTML (its default only escapes names ending .html)
     found.env.globals.update(OUTCOMES=OUTCOMES, CATEGORIES=CATEGORIES, VERDICTS=VERDICTS, ROLES=ROLE_NAMES,
                              KINDS=KIND_LABELS)
     found.env.filters["china_time"] = china_time
@@ -233,11 +234,13 @@ def decide_body(zhunru, body: bytes, log: bool, lang: str, account=None) -> dict
     return decide_request(zhunru, parse_request_json(body), log, lang, account)
 
 
-def decide_request(zhunru, raw: dict, log: bool, lang: str, account=None) -> dict:
+def decide_request(zhunru, raw, log: bool, lang: str, account=None) -> dict:
+    """Decide (and, with `log`, log) one request — a dict or a parsed Request — as `account`."""
     from zhunru.decide.evaluate import parse_request
+    from zhunru.models import Request
     from zhunru.office.accounts import may_file
 
-    request = parse_request(raw)
+    request = raw if isinstance(raw, Request) else parse_request(raw)
     if log and account is not None:
         may_file(account, request.department.name)
     decision = next(zhunru.decide([request], log=log))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from zhunru.errors import InputError
-from zhunru.office.accounts import Account, Accounts, Forbidden
+from zhunru.office.accounts import Account, Accounts, Forbidden, a_role
 
 COOKIE = "zhunru_session"
 IP_FAILURES = 20  # wrong passwords from one address per window, per worker (the account lock is in the database)
@@ -54,8 +54,10 @@ def caller(request: Request, accounts: Accounts) -> Caller:
             raise Unauthenticated("Authorization: not a valid API token (zhunru user token NAME)")
         found = Caller(account, None, "api")
     else:
-        session = accounts.session(request.cookies.get(COOKIE))
-        found = Caller(*session, "web") if session else Caller(None)
+        cookie = request.cookies.get(COOKIE)
+        session = accounts.session(cookie)
+        # a dead session's cookie still marks a browser: its forms fail the CSRF check (403)
+        found = Caller(*session, "web") if session else Caller(None, None, "web" if cookie else "api")
     request.scope["zhunru_caller"] = found
     return found
 
@@ -66,7 +68,7 @@ def require(request: Request, accounts: Accounts, *roles: str) -> Account:
     if who.account is None:
         raise Unauthenticated("account: log in (a session) or send an API token (Authorization: Bearer …)")
     if roles and who.account.role not in roles:
-        raise Forbidden(f"account: {who.account.name} is a {who.account.role} account; this needs "
+        raise Forbidden(f"account: {who.account.name} is {a_role(who.account.role)} account; this needs "
                         f"{' or '.join(roles)}")
     return who.account
 
@@ -74,11 +76,12 @@ def require(request: Request, accounts: Accounts, *roles: str) -> Account:
 def check_csrf(request: Request, accounts: Accounts, sent: str | None) -> None:
     """A session's unsafe request must carry the session's CSRF token."""
     who = caller(request, accounts)
-    if who.via != "web":
+    if who.via != "web" or request.scope.get("zhunru_csrf_checked"):
         return
     sent = sent or request.headers.get("x-csrf-token")
     if not sent or not who.csrf or not hmac.compare_digest(sent, who.csrf):
         raise CsrfFailed("csrf: the form is stale or forged (reload the page and try again)")
+    request.scope["zhunru_csrf_checked"] = True  # the form's token; the route's own check passes
 
 
 class AddressLimiter:

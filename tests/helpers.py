@@ -99,6 +99,18 @@ def make_request(**overrides) -> dict:
     return request
 
 
+def add_account(url: str, name: str, role: str = "admin", scope: str | None = None, display: str | None = None,
+                password: str = "correct-horse-battery"):
+    """An account in the database at `url` (what `zhunru user add` makes)."""
+    from zhunru.office.accounts import Accounts
+
+    accounts = Accounts(url)
+    try:
+        return accounts.add(name, role, password, scope=scope, display=display)
+    finally:
+        accounts.close()
+
+
 # -- a district's log for the notice, publication and report tests ------------------------------
 # Requests decided by the real `zhunru evaluate`, the district body's acts written as log entries
 # (act_record, the queue's own record), on SQLite and on PostgreSQL (the `tour` fixture).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from helpers import bijie_request, run_cli, write_json
+from helpers import add_account, bijie_request, run_cli, write_json
 
 CLEAR_AND_FAKE = "\x1b[2J\x1b[32m予以准入\x1b[0m"
 
@@ -41,6 +41,13 @@ def test_a_name_with_a_line_break_cannot_forge_an_approval_line(sqlite_url, tmp_
     request = write_json(tmp_path / "r.json", bijie_request(id="nl", matter="入户经济普查",
                                                             funding={"amount": 80000, "source": "区财政"}))
     assert run_cli("evaluate", str(request), "--db", sqlite_url).returncode == 0
-    forged = run_cli("approve", "nl", "--by", "张三\n已批准:申请 nl,区社区办", "--db", sqlite_url)
-    assert forged.returncode == 2 and forged.stderr.startswith("zhunru: error: --by:") and forged.stderr.count("\n") == 1
-    assert run_cli("approve", "nl", "--by", "七星关区社区办", "--db", sqlite_url).returncode == 0
+    add_account(sqlite_url, "qxg", "admin", display="七星关区社区办")
+    forged = run_cli("approve", "nl", "--as", "张三\n已批准:申请 nl,区社区办", "--db", sqlite_url)
+    assert forged.returncode == 2 and forged.stderr.startswith("zhunru: error: --as:") and forged.stderr.count("\n") == 1
+    forged = run_cli("user", "add", "x\n已批准", "--role", "admin", "--password-stdin", "--db", sqlite_url,
+                     input="correct-horse-battery\n")
+    assert forged.returncode == 2 and forged.stderr.startswith("zhunru: error: NAME:") and forged.stderr.count("\n") == 1
+    forged = run_cli("user", "add", "y", "--role", "admin", "--display", "张三\n已批准", "--password-stdin",
+                     "--db", sqlite_url, input="correct-horse-battery\n")
+    assert forged.returncode == 2 and forged.stderr.startswith("zhunru: error: --display:")
+    assert run_cli("approve", "nl", "--as", "qxg", "--db", sqlite_url).returncode == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from helpers import TEST_RULESETS, make_request, write_json
+from helpers import TEST_RULESETS, add_account, make_request, write_json
 from zhunru.cli import cli
 from zhunru.errors import InputError
 from zhunru.decide.evaluate import Engine, parse_request
@@ -42,6 +42,8 @@ def log_decision(url, created_at=None, **overrides):
 
 
 def test_queue_approve_refuse_on_the_cli(tmp_path, db_url, testville):
+    for name in ("张三", "李四", "王五"):
+        add_account(db_url, name)
     needs = [log_decision(db_url, id=f"req-{i}", matter=f"清单外事项{i}") for i in range(3)]
     admitted = log_decision(db_url, id="req-duty", matter="居民会议")
     rejected = log_decision(db_url, id="req-neg", matter="招商引资")
@@ -53,29 +55,33 @@ def test_queue_approve_refuse_on_the_cli(tmp_path, db_url, testville):
     assert first["decide_within_days"] == 15 and first["deadline_clause"] == "testville@2020.1#TV-ADM-02"
 
     # approve by request id, refuse by decision id
-    ok = invoke("approve", "req-0", "--by", "张三", "--note", "经费已落实", "--db", db_url, "--format", "json")
+    ok = invoke("approve", "req-0", "--as", "张三", "--note", "经费已落实", "--db", db_url, "--format", "json")
     assert ok.exit_code == 0, ok.output
     body = json.loads(ok.output)
     assert (body["act"], body["by"], body["decision_id"]) == ("approval", "张三", needs[0].decision_id)
-    refused = invoke("refuse", needs[1].decision_id, "--by", "李四", "--note", "未落实经费", "--db", db_url)
+    assert (body["actor"]["account"], body["actor"]["role"], body["actor"]["via"]) == ("张三", "admin", "console")
+    assert body["actor"]["os_user"]
+    refused = invoke("refuse", needs[1].decision_id, "--as", "李四", "--note", "未落实经费", "--db", db_url)
     assert refused.exit_code == 0 and "已拒绝" in refused.output
     assert [x["request_id"] for x in json.loads(invoke("queue", "--format", "json", "--db", db_url).output)] == ["req-2"]
 
-    again = invoke("approve", needs[0].decision_id, "--by", "王五", "--db", db_url)
+    again = invoke("approve", needs[0].decision_id, "--as", "王五", "--db", db_url)
     assert again.exit_code == 2
     assert again.output.startswith("zhunru: error: ID: request req-0 was already approved (已批准) by 张三 at ")
     assert again.output.count("\n") == 1
-    refuse_approved = invoke("refuse", "req-0", "--by", "王五", "--note", "x", "--db", db_url)
+    refuse_approved = invoke("refuse", "req-0", "--as", "王五", "--note", "x", "--db", db_url)
     assert refuse_approved.exit_code == 2 and "already approved (已批准) by 张三" in refuse_approved.output
     for ident, outcome in (("req-duty", "admitted"), ("req-neg", "rejected")):
-        wrong = invoke("approve", ident, "--by", "张三", "--db", db_url)
+        wrong = invoke("approve", ident, "--as", "张三", "--db", db_url)
         assert wrong.exit_code == 2 and f"is '{outcome}', not needs_approval" in wrong.output
-    missing = invoke("approve", "no-such-request", "--by", "张三", "--db", db_url)
+    missing = invoke("approve", "no-such-request", "--as", "张三", "--db", db_url)
     assert missing.exit_code == 2 and "ID: no decision 'no-such-request'" in missing.output
-    no_note = invoke("refuse", "req-2", "--by", "张三", "--note", "  ", "--db", db_url)
+    no_note = invoke("refuse", "req-2", "--as", "张三", "--note", "  ", "--db", db_url)
     assert no_note.exit_code == 2 and "--note" in no_note.output
-    no_name = invoke("approve", "req-2", "--by", " ", "--db", db_url)
-    assert no_name.exit_code == 2 and "--by" in no_name.output
+    no_name = invoke("approve", "req-2", "--as", " ", "--db", db_url)
+    assert no_name.exit_code == 2 and "--as" in no_name.output
+    unknown = invoke("approve", "req-2", "--as", "nobody", "--db", db_url)
+    assert unknown.exit_code == 2 and "--as: no account 'nobody'" in unknown.output
 
     # the decisions themselves are unchanged; the acts are new, chained entries
     shown = json.loads(invoke("log", "show", "req-0", "--format", "json", "--db", db_url).output)
@@ -89,6 +95,7 @@ def test_queue_approve_refuse_on_the_cli(tmp_path, db_url, testville):
 
 def test_officers_acting_at_once_exactly_one_wins(db_url, testville):
     decision = log_decision(db_url, id="contested")
+    accounts = [add_account(db_url, f"officer-{i}") for i in range(6)]
     barrier = threading.Barrier(6)
     results: list = [None] * 6
 
@@ -96,7 +103,7 @@ def test_officers_acting_at_once_exactly_one_wins(db_url, testville):
         log = DecisionLog(db_url)
         try:
             barrier.wait()
-            entry = act(log, "contested", "approve" if i % 2 else "refuse", f"officer-{i}", "note")
+            entry = act(log, "contested", "approve" if i % 2 else "refuse", accounts[i], "note")
             results[i] = ("ok", entry["entry_type"], f"officer-{i}")
         except InputError as exc:
             results[i] = ("error", str(exc))
@@ -126,9 +133,11 @@ def test_officers_acting_at_once_exactly_one_wins(db_url, testville):
 
 def test_two_processes_approving_at_once(db_url, testville):
     log_decision(db_url, id="two-officers")
+    for name in ("甲", "乙"):
+        add_account(db_url, name)
     exe = str(Path(sys.executable).with_name("zhunru"))
     env = {**__import__("os").environ, **testville}
-    procs = [subprocess.Popen([exe, "approve", "two-officers", "--by", name, "--db", db_url], env=env,
+    procs = [subprocess.Popen([exe, "approve", "two-officers", "--as", name, "--db", db_url], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in ("甲", "乙")]
     outcomes = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]
     codes = sorted(code for code, _, _ in outcomes)

@@ -3,65 +3,34 @@ and the real PostgreSQL server behind it, requests with urllib. Bad input is a 4
 naming the field, and nothing is logged."""
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 from helpers import REPO, bijie_request
+from web import Server, add_account, call as http
 
 EXAMPLES = REPO / "examples" / "requests"
-ZHUNRU = os.path.join(os.path.dirname(sys.executable), "zhunru")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def service(db_url):
-    port = _free_port()
-    proc = subprocess.Popen([ZHUNRU, "serve", "--db", db_url, "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if call(base, "GET", "/api/v1/health")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail(f"zhunru serve did not start: {proc.communicate()[1].decode()}")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=30)
+    """`zhunru serve` on the test database, with an admin token (TOKEN) for the calls below."""
+    global TOKEN
+    TOKEN = add_account(db_url, "admin", "admin")
+    server = Server(["--db", db_url])
+    yield server.base
+    server.stop()
 
 
-def call(base: str, method: str, path: str, body: bytes | dict | None = None) -> tuple[int, object]:
-    data = json.dumps(body, ensure_ascii=False).encode() if isinstance(body, dict) else body
-    request = urllib.request.Request(base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+def call(base, method, path, body=None, token=True):
+    return http(base, method, path, body, token=TOKEN if token is True else token)
 
 
 def test_evaluate_logs_and_the_decision_can_be_read_back(service):
     body = (EXAMPLES / "task-commissioned-unfunded.json").read_bytes()
     status, decision = call(service, "POST", "/api/v1/evaluate", body)
-    assert status == 200 and decision["outcome"] == "rejected"
+    assert status == 200 and decision["outcome"] == "rejected", decision
     assert decision["reasons"][0]["message"] and decision["reasons"][0]["source"]["quote"]
     status, again = call(service, "POST", "/api/v1/evaluate?lang=en", body)
     assert status == 200 and again["already_logged"] and again["decision_id"] == decision["decision_id"]
@@ -70,6 +39,8 @@ def test_evaluate_logs_and_the_decision_can_be_read_back(service):
     assert status == 200 and shown["decision"]["decision_id"] == decision["decision_id"]
     assert shown["request"]["id"] == decision["request_id"] and shown["act"] is None
     assert call(service, "GET", "/api/v1/log/verify") == (200, {"ok": True, "checked": 1, "problem": None})
+    assert call(service, "POST", "/api/v1/evaluate", body, token=None)[0] == 401
+    assert call(service, "POST", "/api/v1/evaluate?log=false", body, token=None)[0] == 200  # deciding is public
 
 
 @pytest.mark.parametrize(("body", "status", "field"), [

@@ -106,6 +106,10 @@ def _account(row: AccountRow) -> Account:
     return Account(row.name, row.role, row.scope, row.display)
 
 
+def a_role(role: str) -> str:
+    return ("an " if role[0] in "aeiou" else "a ") + role
+
+
 def _check_name(name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > 64 or not name.isprintable() or any(c.isspace() for c in name):
@@ -150,9 +154,9 @@ class Accounts:
             raise InputError(f"--role: {role!r} is not a role ({', '.join(ROLES)})")
         scope = (scope or "").strip() or None
         if role in SCOPE and not scope:
-            raise InputError(f"--scope: a {role} account needs its {SCOPE[role]} (--scope)")
+            raise InputError(f"--scope: {a_role(role)} account needs its {SCOPE[role]} (--scope)")
         if role not in SCOPE and scope:
-            raise InputError(f"--scope: a {role} account has no scope")
+            raise InputError(f"--scope: {a_role(role)} account has no scope")
         if scope and (len(scope) > 200 or not scope.isprintable()):
             raise InputError("--scope: one line of at most 200 printable characters")
         display = (display or "").strip() or name
@@ -306,7 +310,7 @@ def may_act(account: Account, districts: set[str | None]) -> None:
     if account.role == "admin":
         return
     if account.role != "approver":
-        raise Forbidden(f"account: {account.name} is a {account.role} account; only the district body "
+        raise Forbidden(f"account: {account.name} is {a_role(account.role)} account; only the district body "
                         "(an approver account) approves, refuses or withdraws")
     outside = sorted(d or "(未知区县)" for d in districts if d != account.scope)
     if outside or not districts:
@@ -320,4 +324,4 @@ def may_file(account: Account, department: str) -> None:
         return
     if account.role == "department":
         raise Forbidden(f"department.name: {account.name} files for {account.scope}, not for {department}")
-    raise Forbidden(f"account: {account.name} is a {account.role} account; requests are filed by a department")
+    raise Forbidden(f"account: {account.name} is {a_role(account.role)} account; requests are filed by a department")
