@@ -104,11 +104,14 @@ def _act(verb, ident, name, note, fmt, lang, db_url):
                               "by": payload["by"], "actor": payload.get("actor"), "note": payload["note"],
                               "at": payload["at"]}))
     elif lang == "en":
-        click.echo(f"{'Approved' if verb == 'approve' else 'Refused'}: request {printable(entry['request_id'])} "
+        click.echo(f"{DONE[verb][1]}: request {printable(entry['request_id'])} "
                    f"by {printable(payload['by'])} (log row {entry['seq']})")
     else:
-        click.echo(f"{'已批准' if verb == 'approve' else '已拒绝'}:申请 {printable(entry['request_id'])},"
+        click.echo(f"{DONE[verb][0]}:申请 {printable(entry['request_id'])},"
                    f"{printable(payload['by'])}(日志第 {entry['seq']} 行)")
+
+
+DONE = {"approve": ("已批准", "Approved"), "refuse": ("已拒绝", "Refused"), "withdraw": ("已撤销", "Withdrawn")}
 
 
 def account_options(func):
@@ -163,4 +166,28 @@ def refuse(ident, as_, by_, note, fmt, lang, db_url):
     _act("refuse", ident, as_ or by_, note, fmt, lang, db_url)
 
 
-COMMANDS = [queue, approve, refuse]
+@click.command("withdraw", context_settings=CONTEXT)
+@click.argument("ident", metavar="ID")
+@account_options
+@click.option("--note", required=True, help="The reason (published with the withdrawal).")
+@output_options
+@db_option
+def withdraw(ident, as_, by_, note, fmt, lang, db_url):
+    """Withdraw an admission that is in effect (撤销准入).
+
+    \b
+    The district body withdraws a matter that was admitted by the ruleset or approved, e.g.
+    when its funding never arrived or residents reject it. The withdrawal is a new log entry
+    with its reason; from then on the matter no longer counts for its communities (caps,
+    report) and leaves the published admitted list. At most one withdrawal per decision.
+
+    \b
+    Example:
+      zhunru withdraw r-3f2a… --as qxg-office --note "经费未到位,经主任会议决定撤销"
+    """
+    if note is not None and not note.strip():
+        raise InputError("--note: a withdrawal needs its reason")
+    _act("withdraw", ident, as_ or by_, note, fmt, lang, db_url)
+
+
+COMMANDS = [queue, approve, refuse, withdraw]

@@ -14,6 +14,7 @@ processes or machines can serve one PostgreSQL database.
     GET  /api/v1/decisions/{id}           a logged decision, its funding and the act on it (any account)
     POST /api/v1/decisions/{id}/approve   {"note"?}    approver of the request's district, or admin
     POST /api/v1/decisions/{id}/refuse    {"note"}     likewise; the note is the refusal's reason
+    POST /api/v1/decisions/{id}/withdraw  {"note"}     withdraw (撤销) an admission in effect
     GET  /api/v1/queue                    what awaits approval (an approver sees its district)
     GET  /api/v1/log/verify               {"ok", "checked", "problem"} (admin, auditor)
     GET  /openapi.json, /docs             the OpenAPI document and its browser
@@ -178,6 +179,11 @@ def create_app(db: str | None = None, demo: dict | None = None) -> FastAPI:
         """Refuse it (不予准入); `note` is the reason and goes into the notice."""
         return await _in_thread(act_as, request, state, ident, "refuse", body.note)
 
+    @app.post("/api/v1/decisions/{ident}/withdraw")
+    async def withdraw(request: Request, ident: str, body: ActBody) -> dict:
+        """Withdraw an admission in effect (撤销); `note` is the reason, published with it."""
+        return await _in_thread(act_as, request, state, ident, "withdraw", body.note)
+
     @app.get("/api/v1/queue")
     def queue(request: Request, city: str | None = Query(None, max_length=64)) -> list[dict]:
         """Decisions that need the district body's approval and have none yet, oldest first. An
@@ -254,11 +260,13 @@ def decision_view(zhunru, ident: str, lang: str = "zh") -> dict:
     if entry is None or entry.entry_type != "decision":
         raise NotFound(f"id: no decision {ident!r} in the log")
     act = zhunru.log.act_on(entry.entry_id)
+    withdrawal = zhunru.log.withdrawal_of(entry.entry_id)
     return {"seq": entry.seq, "hash": entry.hash, "created_at": entry.created_at,
             "request": json.loads(entry.request_json),
             "decision": Decision.from_log(entry).shown(lang),
             "attachments": [a.model_dump(exclude={"id", "entry_seq"}) for a in zhunru.log.attachments(entry.seq)],
-            "act": dict(json.loads(act.payload_json), entry_id=act.entry_id) if act else None}
+            "act": dict(json.loads(act.payload_json), entry_id=act.entry_id) if act else None,
+            "withdrawal": dict(json.loads(withdrawal.payload_json), entry_id=withdrawal.entry_id) if withdrawal else None}
 
 
 def act_as(request: Request, state: Service, ident: str, verb: str, note: str | None) -> dict:

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from zhunru.errors import InputError
 from zhunru.kinds import PAPERWORK  # noqa: F401 - the report counts these together
+from zhunru.log.targets import WITHDRAWAL_KEY
 from zhunru.models import Decision
 
 REGISTRY_TABLE = "zhunru_community"
@@ -48,6 +49,7 @@ class Matter:
     decision: dict
     communities: list[dict] = field(default_factory=list)
     act: dict | None = None  # the approval/refusal payload, with its entry_id
+    withdrawal: dict | None = None  # the withdrawal (撤销) payload, with its entry_id
 
     @property
     def date(self) -> dt.date:
@@ -63,7 +65,10 @@ class Matter:
 
     @property
     def status(self) -> str:
-        """admitted (by the ruleset) | approved | refused (by the body) | pending | rejected."""
+        """admitted (by the ruleset) | approved | refused (by the body) | pending | rejected |
+        withdrawn (by the body, after it was in effect)."""
+        if self.withdrawal:
+            return "withdrawn"
         act = (self.act or {}).get("act")
         if act == "refusal":
             return "refused"
@@ -77,8 +82,9 @@ class Matter:
     def in_effect(self) -> bool:
         """What the community now carries: admitted by an in-force ruleset, or approved by the
         district body. An admission under a proposal/draft ruleset (advisory) binds nobody until
-        the body approves it, so it is not published and not counted as burden."""
-        return in_effect(self.outcome, bool(self.decision.get("advisory")), (self.act or {}).get("act"))
+        the body approves it, so it is not published and not counted as burden. A withdrawn
+        matter is no longer in effect."""
+        return not self.withdrawal and in_effect(self.outcome, bool(self.decision.get("advisory")), (self.act or {}).get("act"))
 
     @property
     def list_name(self) -> str:
@@ -171,19 +177,23 @@ def matters_at(store, seqs: Iterable[int], registry: list[dict] | None = None) -
         while chunk := list(itertools.islice(iterator, 500)):
             found = {r["seq"]: r for r in conn.execute(by_seq, {"seqs": chunk}).mappings()}
             ids = [r["entry_id"] for r in found.values() if r["entry_type"] == "decision"]
-            acts = {a["act_key"]: a for a in conn.execute(by_act, {"ids": ids}).mappings()} if ids else {}
+            keys = ids + [WITHDRAWAL_KEY + i for i in ids]
+            acts = {a["act_key"]: a for a in conn.execute(by_act, {"ids": keys}).mappings()} if ids else {}
             for seq in chunk:
                 e = found.get(seq)
                 if e is None or e["entry_type"] != "decision":
                     continue
                 request = json.loads(e["request_json"])
                 act = acts.get(e["entry_id"])
+                withdrawal = acts.get(WITHDRAWAL_KEY + e["entry_id"])
                 yield Matter(seq=e["seq"], entry_id=e["entry_id"], request_id=e["request_id"], created_at=e["created_at"],
                              ruleset=e["ruleset"], ruleset_sha256=e["ruleset_sha256"], log_hash=e["hash"],
                              request=request, decision=Decision.stored(e),
                              communities=enrich_(request.get("communities") or []),
                              act=dict(json.loads(act["payload_json"]), entry_id=act["entry_id"], seq=act["seq"])
-                             if act else None)
+                             if act else None,
+                             withdrawal=dict(json.loads(withdrawal["payload_json"]), entry_id=withdrawal["entry_id"],
+                                             seq=withdrawal["seq"]) if withdrawal else None)
 
 
 def find_matter(store, ident: str) -> Matter:
@@ -197,11 +207,14 @@ def find_matter(store, ident: str) -> Matter:
             raise InputError(f"ID: {ident!r} refers to a decision that is not in the log")
     request = json.loads(entry.request_json)
     act = store.act_on(entry.entry_id)
+    withdrawal = store.withdrawal_of(entry.entry_id)
     return Matter(seq=entry.seq, entry_id=entry.entry_id, request_id=entry.request_id, created_at=entry.created_at,
                   ruleset=entry.ruleset, ruleset_sha256=entry.ruleset_sha256, log_hash=entry.hash, request=request,
                   decision=Decision.stored(entry),
                   communities=enrich(request.get("communities") or [], registry_rows(store)),
-                  act=dict(json.loads(act.payload_json), entry_id=act.entry_id, seq=act.seq) if act else None)
+                  act=dict(json.loads(act.payload_json), entry_id=act.entry_id, seq=act.seq) if act else None,
+                  withdrawal=dict(json.loads(withdrawal.payload_json), entry_id=withdrawal.entry_id, seq=withdrawal.seq)
+                  if withdrawal else None)
 
 
 # -- citing sources ----------------------------------------------------------------------------

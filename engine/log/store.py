@@ -503,6 +503,11 @@ class DecisionLog:
         with Session(self.reader) as session:
             return session.exec(select(LogEntry).where(LogEntry.act_key == decision_id)).first()
 
+    def withdrawal_of(self, decision_id: str) -> LogEntry | None:
+        """The withdrawal (撤销) of a decision that was in effect, if any."""
+        with Session(self.reader) as session:
+            return session.exec(select(LogEntry).where(LogEntry.act_key == targets.WITHDRAWAL_KEY + decision_id)).first()
+
     def attachments(self, seq: int) -> list[Attachment]:
         with Session(self.reader) as session:
             return list(session.exec(select(Attachment).where(Attachment.entry_seq == seq)
@@ -646,9 +651,13 @@ def _expected_targets(conn) -> Iterator[list[dict]]:
     (if any) gave it."""
     query = (select(LogEntry.seq, LogEntry.entry_id, LogEntry.outcome, LogEntry.request_json, LogEntry.payload_json)
              .where(LogEntry.entry_type == "decision"))
+    # withdrawals are few: read them once rather than asking for each decision
+    withdrawn = {r[0] for r in conn.execute(select(LogEntry.refers_to).where(LogEntry.entry_type == "withdrawal"))}
     for row in _paged(conn, query, LogEntry.seq):
         state = None
-        if row["outcome"] == "needs_approval":
+        if row["entry_id"] in withdrawn:
+            state = "withdrawn"
+        elif row["outcome"] == "needs_approval":
             act = conn.execute(select(LogEntry.entry_type).where(LogEntry.act_key == row["entry_id"])).first()
             state = targets.ACT_STATES.get(act[0]) if act else None
         try:
@@ -742,11 +751,12 @@ def _short(exc: Exception) -> str:
 
 
 def act_record(decision_entry: LogEntry, act: str, by: str, note: str | None, actor: dict | None = None) -> Record:
-    """The log record of the district body's act on a decision (approval or refusal). The
-    original decision is never changed; `act_key` makes a second act on it impossible.
+    """The log record of the district body's act on a decision: approval or refusal (at most
+    one of them: `act_key` is the decision id) or withdrawal of what was in effect (撤销; at
+    most one: `act_key` is "withdrawal:" + the decision id). The decision is never changed.
     `actor`: the authenticated account and where it acted from ({"account", "role", "scope",
     "via": console|web|api, "os_user"?}), hashed with the row."""
-    if act not in ("approval", "refusal"):
+    if act not in targets.ACT_STATES:
         raise ValueError(act)
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
     payload = {"act": act, "by": by, "note": note, "decision_id": decision_entry.entry_id,
@@ -756,9 +766,10 @@ def act_record(decision_entry: LogEntry, act: str, by: str, note: str | None, ac
     entry = {
         "entry_id": hashlib.sha256(f"{act}:{decision_entry.entry_id}:{now}".encode()).hexdigest()[:32],
         "entry_type": act, "request_id": decision_entry.request_id, "decision_key": None,
-        "refers_to": decision_entry.entry_id, "act_key": decision_entry.entry_id, "created_at": now,
+        "refers_to": decision_entry.entry_id, "created_at": now,
+        "act_key": (targets.WITHDRAWAL_KEY if act == "withdrawal" else "") + decision_entry.entry_id,
         "city": decision_entry.city, "ruleset": decision_entry.ruleset, "ruleset_sha256": decision_entry.ruleset_sha256,
-        "outcome": "admitted" if act == "approval" else "rejected",
+        "outcome": {"approval": "admitted", "refusal": "rejected", "withdrawal": "withdrawn"}[act],
         **derived(decision_entry.request_json, decision_entry.payload_json),
         "request_json": decision_entry.request_json, "payload_json": json.dumps(payload, ensure_ascii=False),
     }

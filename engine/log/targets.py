@@ -25,8 +25,10 @@ from sqlmodel import Field, SQLModel
 
 # in_effect: what the community carries (matters.in_effect): admitted by an in-force ruleset, or
 # approved. advisory: admitted under a draft/proposal ruleset, binding nobody until approved.
-STATES = ("in_effect", "advisory", "pending", "refused", "rejected")
-ACT_STATES = {"approval": "in_effect", "refusal": "refused"}
+# withdrawn: in effect until the district body withdrew it (撤销); it counts nowhere from then on.
+STATES = ("in_effect", "advisory", "pending", "refused", "rejected", "withdrawn")
+ACT_STATES = {"approval": "in_effect", "refusal": "refused", "withdrawal": "withdrawn"}
+WITHDRAWAL_KEY = "withdrawal:"  # act_key of a withdrawal: one per decision, beside its one approval/refusal
 
 
 class Target(SQLModel, table=True):
@@ -120,14 +122,14 @@ def _streamed(store, query, params: dict) -> Iterator[dict]:
 
 
 def published_rows(store, district: str, codes: list[str], names: list[str], start=None, end=None,
-                   no_district: str | None = None) -> Iterator[dict]:
-    """The target rows in effect of every decision with a community that may lie in
+                   no_district: str | None = None, state: str = "in_effect") -> Iterator[dict]:
+    """The target rows in `state` (in effect, or withdrawn) of every decision with a community that may lie in
     `district` (named there by the request, or given without a district and known to the
     registry: its `codes` and `names` in that district), in log order — a superset the
     caller narrows with the registry (matters.enrich). `no_district`: the label for
     communities with none."""
-    where = ["state = 'in_effect'"]
-    params: dict = {}
+    where = ["state = :state"]
+    params: dict = {"state": state}
     if district == no_district:
         where.append("district IS NULL")
     else:

@@ -100,11 +100,21 @@ class Writer:
                                       + (" ON CONFLICT DO NOTHING" if or_ignore else "")), rows)
 
     def act(self, cur, decision_id: str, state: str, act_seq: int) -> None:
-        """An approval or refusal: its decision's community rows take the new state, and what
-        it puts in effect is carried."""
+        """An approval, refusal or withdrawal: its decision's community rows take the new state;
+        what it puts in effect is carried, what it withdraws no longer is (unless another
+        decision in effect carries the same matter for that community)."""
         decision = "(SELECT seq FROM zhunru_log WHERE entry_id = ?)"
         cur.execute(self._sql(f"UPDATE zhunru_target SET state = ? WHERE decision_seq = {decision}"),
                     (state, decision_id))
+        if state == "withdrawn":
+            same = ("{t}.community = zhunru_carried.community AND {t}.kind = zhunru_carried.kind "
+                    "AND {t}.city = zhunru_carried.city AND {t}.matter = zhunru_carried.matter")
+            cur.execute(self._sql(
+                "DELETE FROM zhunru_carried WHERE EXISTS (SELECT 1 FROM zhunru_target w "
+                f"WHERE w.decision_seq = {decision} AND {same.format(t='w')}) "
+                "AND NOT EXISTS (SELECT 1 FROM zhunru_target o "
+                f"WHERE o.state = 'in_effect' AND {same.format(t='o')})"), (decision_id,))
+            return
         cur.execute(self._sql("INSERT INTO zhunru_carried (community, kind, city, matter, since_seq) "
                               "SELECT community, kind, city, matter, ? FROM zhunru_target "
                               f"WHERE decision_seq = {decision} AND state = 'in_effect' ON CONFLICT DO NOTHING"),

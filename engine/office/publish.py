@@ -66,6 +66,7 @@ class Plan:
 
     header: dict
     order: list[tuple[int, str, int]]  # (list's place in LIST_ORDER, request date, log row)
+    withdrawn: list[int]  # log rows of the decisions withdrawn (撤销) since they were in effect
 
 
 def plan(store, district: str, start: dt.date | None = None, end: dt.date | None = None) -> Plan:
@@ -77,25 +78,47 @@ def plan(store, district: str, start: dt.date | None = None, end: dt.date | None
     if start and end and start > end:
         raise InputError(f"--from: {start} is after --to {end}")
     registry = registry_rows(store)
-    mine = [r for r in registry if r.get("district") == district]
-    enrich = enricher(registry)
-    order = []
-    candidates = published_rows(store, district, sorted({r["code"] for r in mine if r.get("code")}),
-                                sorted({r["name"] for r in mine}), start, end, no_district=NO_DISTRICT)
-    for seq, rows in itertools.groupby(candidates, key=lambda r: r["decision_seq"]):
-        rows = list(rows)
-        places = enrich([{"name": r["community_name"], "code": r["code"], "district": r["district"]} for r in rows])
-        if any((c.get("district") or NO_DISTRICT) == district for c in places):
-            order.append((LIST_ORDER.index(rows[0]["list_name"]), rows[0]["request_date"], seq))
-    order.sort()
+    order = sorted(_decisions_in(store, district, registry, start, end, "in_effect"))
+    withdrawn = [seq for _place, _date, seq in _decisions_in(store, district, registry, start, end, "withdrawn")]
     counts = {name: 0 for name in LIST_ORDER}
     for place, _date, _seq in order:
         counts[LIST_ORDER[place]] += 1
     header = {"title": f"{district}社区工作事项准入清单", "district": district,
               "from": start.isoformat() if start else None, "to": end.isoformat() if end else None,
               "generated_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-              "rule": RULE, "counts": {k: v for k, v in counts.items() if v}, "total": len(order)}
-    return Plan(header, order)
+              "rule": RULE, "counts": {k: v for k, v in counts.items() if v}, "total": len(order),
+              "withdrawn": len(withdrawn)}
+    return Plan(header, order, withdrawn)
+
+
+def _decisions_in(store, district: str, registry: list[dict], start, end, state: str) -> list[tuple[int, str, int]]:
+    """(list's place, request date, log row) of each decision in `state` for a community of
+    `district` (by the request's own district, else the registry's)."""
+    mine = [r for r in registry if r.get("district") == district]
+    enrich = enricher(registry)
+    found = []
+    candidates = published_rows(store, district, sorted({r["code"] for r in mine if r.get("code")}),
+                                sorted({r["name"] for r in mine}), start, end, no_district=NO_DISTRICT, state=state)
+    for seq, rows in itertools.groupby(candidates, key=lambda r: r["decision_seq"]):
+        rows = list(rows)
+        places = enrich([{"name": r["community_name"], "code": r["code"], "district": r["district"]} for r in rows])
+        if any((c.get("district") or NO_DISTRICT) == district for c in places):
+            found.append((LIST_ORDER.index(rows[0]["list_name"]), rows[0]["request_date"], seq))
+    return found
+
+
+def withdrawals(store, chosen: Plan) -> list[dict]:
+    """The withdrawn matters of the publication's district: what was in effect and no longer is."""
+    district = chosen.header["district"]
+    out = []
+    for m in matters_at(store, chosen.withdrawn):
+        w = m.withdrawal or {}
+        out.append({"matter": m.decision["matter"]["name"], "kind_label": KIND_LABELS[m.kind],
+                    "department": m.request["department"]["name"],
+                    "communities": [c["name"] for c in m.communities_in(district)], "date": m.request["date"],
+                    "withdrawn_at": w.get("at"), "by": w.get("by"), "note": w.get("note"),
+                    "decision_id": m.entry_id, "request_id": m.request_id})
+    return out
 
 
 def items(store, chosen: Plan) -> Iterator[dict]:
@@ -149,11 +172,15 @@ def write(store, chosen: Plan, out_dir: Path, stem: str = "admitted") -> list[Pa
             stream = rows()
             groups = ((LIST_LABELS[name], header["counts"][name], group)
                       for name, group in itertools.groupby(stream, key=lambda r: r["list"]))
-            for chunk in environment().get_template("publication.html.j2").generate(pub=header, groups=groups):
+            withdrawn = withdrawals(store, chosen)  # few: read before the page needs them
+            for chunk in environment().get_template("publication.html.j2").generate(
+                    pub=header, groups=groups, withdrawals=withdrawn):
                 html_file.write(chunk)
             for _rest in stream:  # nothing is left unless the page stopped early
                 pass
-            json_file.write("\n  ]\n}\n" if header["total"] else "]\n}\n")
+            json_file.write(("\n  ]" if header["total"] else "]") + ',\n  "withdrawals": '
+                            + textwrap.indent(json.dumps(withdrawn, ensure_ascii=False, indent=2), "  ").lstrip()
+                            + "\n}\n")
     except OSError as exc:
         raise InputError(f"--out: cannot write to {out_dir} ({exc.strerror})") from None
     return paths

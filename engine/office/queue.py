@@ -26,9 +26,9 @@ from zhunru.log.store import DecisionLog, LogEntry, act_record
 from zhunru.models import FundingCheck
 from zhunru.office.workdays import CHINA, CalendarRangeError, add_workdays, china_date, today_in_china, workdays_between
 
-ACTS = {"approve": "approval", "refuse": "refusal"}
+ACTS = {"approve": "approval", "refuse": "refusal", "withdraw": "withdrawal"}
 EMPTY_FUNDING = FundingCheck().model_dump(mode="json")  # what a stored decision leaves out
-PAST = {"approval": ("已批准", "approved"), "refusal": ("已拒绝", "refused")}
+PAST = {"approval": ("已批准", "approved"), "refusal": ("已拒绝", "refused"), "withdrawal": ("已撤销", "withdrawn")}
 
 
 def find_decision(log: DecisionLog, ident: str) -> LogEntry:
@@ -76,11 +76,15 @@ def act(log: DecisionLog, ident: str, verb: str, account, note: str | None = Non
     note = note.strip() if note else None
     if kind == "refusal" and not note:
         raise InputError("--note: a refusal needs its reason (it goes into the refusal notice)")
+    if kind == "withdrawal" and not note:
+        raise InputError("--note: a withdrawal needs its reason (it is published with it)")
     if note and len(note) > 2000:
         raise InputError("--note: at most 2000 characters")
     decision = find_decision(log, ident)
     may_act(account, request_districts(log, decision))
-    if decision.outcome != "needs_approval":
+    if kind == "withdrawal":
+        _check_in_effect(log, decision)
+    elif decision.outcome != "needs_approval":
         raise InputError(f"ID: decision {decision.entry_id} (request {decision.request_id}) is {decision.outcome!r}, "
                          "not needs_approval: only what awaits the district body can be approved or refused")
     actor = {"account": account.name, "role": account.role, "scope": account.scope, "via": via}
@@ -94,6 +98,18 @@ def act(log: DecisionLog, ident: str, verb: str, account, note: str | None = Non
 
 class AlreadyActed(InputError):
     """The decision was approved or refused before (HTTP 409)."""
+
+
+def _check_in_effect(log: DecisionLog, decision: LogEntry) -> None:
+    """Only what is in effect can be withdrawn: admitted by an in-force ruleset, or approved."""
+    from zhunru.log.matters import in_effect
+
+    act = log.act_on(decision.entry_id)
+    advisory = bool(json.loads(decision.payload_json).get("advisory"))
+    if not in_effect(decision.outcome, advisory, act.entry_type if act else None):
+        state = act.entry_type if act else decision.outcome
+        raise InputError(f"ID: decision {decision.entry_id} (request {decision.request_id}) is not in effect "
+                         f"({state}): only an admitted or approved matter can be withdrawn")
 
 
 def request_districts(log: DecisionLog, decision: LogEntry) -> set[str | None]:
@@ -133,7 +149,8 @@ def already_message(entry: dict) -> str:
     except (TypeError, ValueError):
         pass
     return (f"ID: request {entry['request_id']} was already {en} ({zh}) by {payload.get('by')} "
-            f"at {at}; the log keeps one act per decision")
+            f"at {at}; the log keeps " + ("one withdrawal per decision" if entry["entry_type"] == "withdrawal"
+                                          else "one approval or refusal per decision"))
 
 
 # -- the queue listing ------------------------------------------------------------------------
