@@ -47,6 +47,15 @@ class Community(BaseModel):
         return data
 
 
+class Reporter(BaseModel):
+    """A demand that reached a community without admission, reported by that community: the
+    request is filed on the department's behalf and decided like any other."""
+    model_config = _input
+    community: str = Field(..., min_length=1, max_length=64, description="the reporting community's registry code")
+    account: str | None = Field(None, max_length=64)
+    note: str | None = Field(None, max_length=2000, description="how the demand reached the community")
+
+
 class Funding(BaseModel):
     model_config = _input
     amount: Decimal = Field(..., ge=0, max_digits=18, decimal_places=2)
@@ -78,6 +87,7 @@ class Request(BaseModel):
     funding: Funding | None = None
     personnel: StrictInt = Field(0, ge=0)
     basis: str | None = Field(None, max_length=2000)
+    reported_by: Reporter | None = None
 
     @field_validator("date", mode="before")
     @classmethod

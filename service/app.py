@@ -151,7 +151,7 @@ def create_app(db: str | None = None, demo: dict | None = None) -> FastAPI:
         body = await request.body()
         if len(body) > MAX_BODY:
             return error(413, f"request: {len(body)} bytes, over the limit of {MAX_BODY}")
-        account = require(request, state.accounts, "department", "admin") if log else None
+        account = require(request, state.accounts, "department", "community", "admin") if log else None
         check_csrf(request, state.accounts, None)
         return await _in_thread(decide_body, zhunru, body, log, lang, account)
 
@@ -248,7 +248,7 @@ def decide_request(zhunru, raw, log: bool, lang: str, account=None) -> dict:
 
     request = raw if isinstance(raw, Request) else parse_request(raw)
     if log and account is not None:
-        may_file(account, request.department.name)
+        may_file(account, request.department.name, request.reported_by.community if request.reported_by else None)
     decision = next(zhunru.decide([request], log=log))
     return decision.shown(lang)
 

@@ -140,7 +140,7 @@ def test_department_files_a_funded_off_list_task_and_lands_on_its_decision(demo,
     browser.find_element(By.ID, "document").send_keys("七财发〔2026〕30号")
     browser.find_element(By.ID, "attachment").send_keys(str(notice))
     browser.find_element(By.ID, "submit").click()
-    WebDriverWait(browser, 30).until(lambda d: "/decisions/" in d.current_url)
+    WebDriverWait(browser, 30).until(lambda d: "/decisions/" in d.current_url and d.find_elements(By.ID, "outcome"))
 
     decision_id = browser.current_url.rsplit("/", 1)[1]
     assert "须经审批" in browser.find_element(By.ID, "outcome").text
@@ -165,7 +165,7 @@ def test_department_files_a_funded_off_list_task_and_lands_on_its_decision(demo,
     first = browser.find_element(By.CSS_SELECTOR, "table#requests tbody tr")
     assert "社区防汛物资清点" in first.text and "须经审批" in first.text and "待审批" in first.text
     first.find_element(By.CSS_SELECTOR, f"a[href='/decisions/{decision_id}']").click()
-    assert browser.current_url.endswith(f"/decisions/{decision_id}")
+    WebDriverWait(browser, 30).until(lambda d: d.current_url.endswith(f"/decisions/{decision_id}"))
 
 
 def test_an_upload_over_the_limit_is_refused_with_a_clear_message_in_chromium(demo, browser, tmp_path):

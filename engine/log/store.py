@@ -756,7 +756,7 @@ def act_record(decision_entry: LogEntry, act: str, by: str, note: str | None, ac
     most one: `act_key` is "withdrawal:" + the decision id). The decision is never changed.
     `actor`: the authenticated account and where it acted from ({"account", "role", "scope",
     "via": console|web|api, "os_user"?}), hashed with the row."""
-    if act not in targets.ACT_STATES:
+    if act not in targets.ACT_STATES and act != "withdrawal_request":
         raise ValueError(act)
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
     payload = {"act": act, "by": by, "note": note, "decision_id": decision_entry.entry_id,
@@ -767,13 +767,16 @@ def act_record(decision_entry: LogEntry, act: str, by: str, note: str | None, ac
         "entry_id": hashlib.sha256(f"{act}:{decision_entry.entry_id}:{now}".encode()).hexdigest()[:32],
         "entry_type": act, "request_id": decision_entry.request_id, "decision_key": None,
         "refers_to": decision_entry.entry_id, "created_at": now,
-        "act_key": (targets.WITHDRAWAL_KEY if act == "withdrawal" else "") + decision_entry.entry_id,
+        # a community's request to withdraw is not an act: any number of them, no key
+        "act_key": None if act == "withdrawal_request"
+        else (targets.WITHDRAWAL_KEY if act == "withdrawal" else "") + decision_entry.entry_id,
         "city": decision_entry.city, "ruleset": decision_entry.ruleset, "ruleset_sha256": decision_entry.ruleset_sha256,
-        "outcome": {"approval": "admitted", "refusal": "rejected", "withdrawal": "withdrawn"}[act],
+        "outcome": {"approval": "admitted", "refusal": "rejected", "withdrawal": "withdrawn",
+                    "withdrawal_request": "withdrawal_requested"}[act],
         **derived(decision_entry.request_json, decision_entry.payload_json),
         "request_json": decision_entry.request_json, "payload_json": json.dumps(payload, ensure_ascii=False),
     }
-    return Record(entry, act_state=targets.ACT_STATES[act])
+    return Record(entry, act_state=targets.ACT_STATES.get(act))
 
 
 def decision_record(request, decision, attachments: list[dict] | None = None, cap: int | None = None) -> Record:

@@ -318,8 +318,16 @@ def may_act(account: Account, districts: set[str | None]) -> None:
                         f"lie in {'、'.join(outside) or '(no district)'}")
 
 
-def may_file(account: Account, department: str) -> None:
-    """File (log) a request in the name of `department`."""
+def may_file(account: Account, department: str, reported_by: str | None = None) -> None:
+    """File (log) a request in the name of `department`: that department itself, an admin, or
+    a community reporting a demand that reached it (`reported_by`: the community's code)."""
+    if account.role == "community":
+        if reported_by is not None and reported_by == account.scope:
+            return
+        raise Forbidden(f"reported_by.community: {account.name} reports for community {account.scope} only; "
+                        "a community files nothing else")
+    if reported_by is not None and account.role != "admin":
+        raise Forbidden("reported_by: only the community itself (or an admin) reports a demand")
     if account.role == "admin" or (account.role == "department" and account.scope == department):
         return
     if account.role == "department":

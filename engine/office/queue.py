@@ -23,6 +23,7 @@ from sqlmodel import Session, select
 
 from zhunru.errors import InputError, RulesetError
 from zhunru.log.store import DecisionLog, LogEntry, act_record
+from zhunru.log.targets import WITHDRAWAL_KEY
 from zhunru.models import FundingCheck
 from zhunru.office.workdays import CHINA, CalendarRangeError, add_workdays, china_date, today_in_china, workdays_between
 
@@ -98,6 +99,46 @@ def act(log: DecisionLog, ident: str, verb: str, account, note: str | None = Non
 
 class AlreadyActed(InputError):
     """The decision was approved or refused before (HTTP 409)."""
+
+
+def request_withdrawal(log: DecisionLog, ident: str, account, note: str | None, via: str = "web") -> dict:
+    """A community asks the district body to withdraw an admitted matter (its funding never
+    arrived, residents reject it): a log entry the district's queue shows until the body acts.
+    Only a community the decision targets (or an admin) may ask."""
+    from zhunru.office.accounts import Forbidden, a_role
+
+    note = (note or "").strip()
+    if not note:
+        raise InputError("note: say why the matter should be withdrawn")
+    if len(note) > 2000:
+        raise InputError("note: at most 2000 characters")
+    decision = find_decision(log, ident)
+    codes = {c.get("code") for c in json.loads(decision.request_json).get("communities") or []}
+    if account.role == "community" and account.scope not in codes:
+        raise Forbidden(f"account: {account.name} speaks for community {account.scope}, which this decision "
+                        "does not concern")
+    if account.role not in ("community", "admin"):
+        raise Forbidden(f"account: {account.name} is {a_role(account.role)} account; a community asks for a "
+                        "withdrawal, the district body withdraws")
+    _check_in_effect(log, decision)
+    if log.withdrawal_of(decision.entry_id) is not None:
+        raise AlreadyActed(f"ID: request {decision.request_id} is already withdrawn")
+    actor = {"account": account.name, "role": account.role, "scope": account.scope, "via": via}
+    return log.append([act_record(decision, "withdrawal_request", account.label, note, actor)])[0]
+
+
+def withdrawal_requests(log: DecisionLog) -> Iterator[tuple[LogEntry, LogEntry]]:
+    """Open requests to withdraw (no withdrawal yet), oldest first, with their decisions."""
+    done = aliased(LogEntry)
+    query = select(LogEntry).where(LogEntry.entry_type == "withdrawal_request",
+                                   ~exists().where(done.act_key == WITHDRAWAL_KEY + LogEntry.refers_to)
+                                   ).order_by(LogEntry.seq)
+    with Session(log.reader) as session:
+        asked = list(session.exec(query).all())
+    for entry in asked:
+        decision = log.find(entry.refers_to)
+        if decision is not None:
+            yield entry, decision
 
 
 def _check_in_effect(log: DecisionLog, decision: LogEntry) -> None:
@@ -195,6 +236,7 @@ def queue_item(entry: LogEntry, today: dt.date, deadlines: Deadlines | None) -> 
         "funding": {**EMPTY_FUNDING, **decision.get("funding", {})}, "personnel": request.get("personnel", 0),
         "reasons": [r["code"] for r in decision.get("reasons", [])],
         "request_date": request.get("date"), "decided_on": decided_on.isoformat(),
+        "reported_by": request.get("reported_by"),
         "decide_within_days": None, "deadline": None, "days_left": None, "overdue": None,
         "apply_ahead_days": None, "earliest_start": None, "deadline_clause": None, "calendar_problem": None,
     }

@@ -3,7 +3,11 @@ reasons, funding and history, approve or refuse with a written reason, and the p
 不予准入告知书."""
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, Request
+
+from zhunru.errors import InputError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -16,25 +20,48 @@ router = APIRouter()
 
 @router.get("/queue")
 def queue(request: Request, done: str | None = None):
+    from zhunru.office.queue import request_districts, withdrawal_requests
+
     account = require(request, state(request).accounts, "approver", "admin", "auditor")
+    log = state(request).zhunru.log
     items = list(queue_for(state(request).zhunru, account))
-    return page(request, "queue.html.j2", items=items, done=done)
+    asks = [{"ask": json.loads(ask.payload_json), "at": ask.created_at, "decision": decision.entry_id,
+             "request_id": decision.request_id, "matter": json.loads(decision.request_json)["matter"]}
+            for ask, decision in withdrawal_requests(log)
+            if account.role != "approver" or request_districts(log, decision) == {account.scope}]
+    return page(request, "queue.html.j2", items=items, done=done, asks=asks)
 
 
 @router.get("/decisions/{ident}")
 def decision(request: Request, ident: str):
     require(request, state(request).accounts)
+    from zhunru.log.matters import in_effect
+    from zhunru.office.notice import notice_data
+
     view = decision_view(state(request).zhunru, ident, "zh")
-    return page(request, "decision.html.j2", view=view, d=view["decision"], r=view["request"])
+    d, act = view["decision"], view["act"]
+    effective = not view["withdrawal"] and in_effect(d["outcome"], bool(d.get("advisory")), act["act"] if act else None)
+    try:  # a notice exists exactly where notice_data finds grounds for one
+        notice_data(state(request).zhunru.log, d["decision_id"])
+        has_notice = True
+    except InputError:
+        has_notice = False
+    return page(request, "decision.html.j2", view=view, d=d, r=view["request"], in_effect=effective,
+                has_notice=has_notice, done=request.query_params.get("done"))
 
 
-@router.post("/decisions/{ident}/{verb}")
-async def act(request: Request, ident: str, verb: str):
-    if verb not in ("approve", "refuse"):
-        return RedirectResponse(f"/decisions/{ident}", status_code=303)
+async def act(request: Request, ident: str):
+    """approve, refuse or withdraw (the path's last part) as the logged-in account."""
+    verb = request.url.path.rsplit("/", 1)[1]
     data = await form(request)
     written = await run_in_threadpool(act_as, request, state(request), ident, verb, data.get("note"))
+    if verb == "withdraw":
+        return RedirectResponse(f"/decisions/{written['decision_id']}?done=withdraw", status_code=303)
     return RedirectResponse(f"/queue?done={written['request_id']}:{verb}", status_code=303)
+
+
+for _verb in ("approve", "refuse", "withdraw"):
+    router.add_api_route(f"/decisions/{{ident}}/{_verb}", act, methods=["POST"])
 
 
 @router.get("/decisions/{ident}/notice")
