@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from web import browser, call, demo, login, logout, phone, screenshot  # noqa: F401 - fixtures
+from web import browser, call, click_and_wait, demo, login, logout, phone, screenshot  # noqa: F401 - fixtures
 
 By = pytest.importorskip("selenium.webdriver.common.by").By
 
@@ -19,8 +19,7 @@ def submit(driver, form_action: str, note: str | None = None) -> None:
     form = driver.find_element(By.CSS_SELECTOR, f"form[action='{form_action}']")
     if note is not None:
         form.find_element(By.TAG_NAME, "textarea").send_keys(note)
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-
+    click_and_wait(driver, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
 
 
 def decision_id(base: str, request_id: str, token_page_driver) -> str:
@@ -56,7 +55,7 @@ def test_the_district_office_and_the_community_in_chromium(demo, browser):
     assert "申请 demo-002 已拒绝" in text(browser)
     browser.get(f"{base}/decisions/demo-002")
     assert "不予准入(区社区办拒绝)" in text(browser) and "消防巡查属消防部门职责" in text(browser)
-    browser.find_element(By.ID, "notice").click()
+    click_and_wait(browser, browser.find_element(By.ID, "notice"))
     notice = browser.find_element(By.TAG_NAME, "body").text
     assert "社区工作事项不予准入告知书" in notice and "消防巡查属消防部门职责" in notice
     screenshot(browser, "notice")
@@ -68,10 +67,10 @@ def test_the_district_office_and_the_community_in_chromium(demo, browser):
     assert browser.current_url.endswith("/community")
     admitted = browser.find_element(By.ID, "admitted").text
     assert "社区应急演练组织" in admitted and "七星关区应急管理局" in admitted
-    browser.find_element(By.ID, "report").click()
+    click_and_wait(browser, browser.find_element(By.ID, "report"))
     browser.find_element(By.ID, "department").send_keys("七星关区统计局")
     browser.find_element(By.ID, "matter").send_keys("入户经济普查")
-    browser.find_element(By.ID, "submit-report").click()
+    click_and_wait(browser, browser.find_element(By.ID, "submit-report"))
     assert "/decisions/" in browser.current_url
     assert "不予准入" in browser.find_element(By.ID, "outcome").text
     assert browser.find_elements(By.ID, "notice")  # the notice to hand to the department
@@ -80,7 +79,7 @@ def test_the_district_office_and_the_community_in_chromium(demo, browser):
     row = browser.find_element(By.XPATH, "//table[@id='admitted']//tr[contains(., '社区应急演练组织')]")
     row.find_element(By.TAG_NAME, "summary").click()
     row.find_element(By.TAG_NAME, "textarea").send_keys("经费一直未到位")
-    row.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    click_and_wait(browser, row.find_element(By.CSS_SELECTOR, "button[type=submit]"))
     assert "撤销申请已提交区社区办" in text(browser)
     assert "入户经济普查" in browser.find_element(By.ID, "others").text  # the reported demand, refused
     screenshot(browser, "community")

@@ -146,19 +146,31 @@ def screenshot(driver, name: str) -> Path:
 
 
 def login(driver, base: str, name: str, password: str) -> None:
+    """Log in through the form and wait for the page it leads to."""
     from selenium.webdriver.common.by import By
 
     driver.get(base + "/login")
     driver.find_element(By.ID, "name").send_keys(name)
     driver.find_element(By.ID, "password").send_keys(password)
-    driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button[type=submit]").click()
+    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button[type=submit]"))
     assert "/login" not in driver.current_url, driver.find_element(By.TAG_NAME, "main").text
+
+
+def click_and_wait(driver, element, timeout: float = 30) -> None:
+    """Click something that loads a new page, and wait until the old page is gone."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = driver.find_element("tag name", "html")
+    element.click()
+    WebDriverWait(driver, timeout).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, timeout).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def logout(driver) -> None:
     from selenium.webdriver.common.by import By
 
-    driver.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
+    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/logout'] button"))
 
 
 @pytest.fixture(scope="module")
