@@ -171,6 +171,20 @@ class CpuMeter:
         return False
 
 
+def wait_quiet(limit: float, below: float = 0.10) -> float | None:
+    """Wait (at most `limit` s) until the machine was less than `below` of a core busy for a second;
+    the seconds waited, or None if it never was (other processes kept it busy)."""
+    start = time.monotonic()
+    while True:
+        busy, total = machine_ticks()
+        time.sleep(1.0)
+        busy2, total2 = machine_ticks()
+        if (busy2 - busy) / max(1, total2 - total) * (os.cpu_count() or 1) < below:
+            return time.monotonic() - start
+        if time.monotonic() - start >= limit:
+            return None
+
+
 def connections_per_worker(port: int, worker_pids: list[int]) -> list[int]:
     """How many established connections on `port` each worker holds (from /proc/net/tcp*)."""
     inodes = set()
@@ -461,6 +475,8 @@ def one_run(backend: str, workers: int, opts, folder: Path, env: dict, mixed: li
             if server is None:
                 continue
 
+            quiet = wait_quiet(opts.quiet) if opts.quiet > 0 else 0.0
+
             async def phase():
                 conns = Connections(server.port, opts.concurrency)
                 await conns.open()
@@ -479,7 +495,7 @@ def one_run(backend: str, workers: int, opts, folder: Path, env: dict, mixed: li
                 "p99_ms": percentile(lat, 0.99) * 1000, "statuses": measured["statuses"],
                 "warmup_errors": len(warm["errors"]), "connections_per_worker": spread,
                 "cpu_client": cpu.client, "cpu_server": cpu.server, "cpu_postgres": cpu.pg,
-                "machine_busy": cpu.machine, "cpu_other": cpu.other, "first_errors": (warm["errors"] + measured["errors"])[:5],
+                "machine_busy": cpu.machine, "cpu_other": cpu.other, "quiet_before": quiet, "first_errors": (warm["errors"] + measured["errors"])[:5],
             }
             result["endpoints"][name] = figures
             if name == "evaluate logged":
@@ -525,7 +541,8 @@ def report(runs: list[dict], opts) -> list[str]:
             r_h = f"{f['rps'] / health:.2f}" if health else "-"
             r_b = f"{f['rps'] / bare:.2f}" if bare else "-"
             pg = f"{f['cpu_postgres'] * 100:.0f}%" if run["backend"] == "postgresql" else "-"
-            out.append(f"{run['backend']:<10} {run['workers']:>2} {name:<16} {f['answered']:>8,} {f['errors']:>4} "
+            mark = "!" if f.get("quiet_before", 0.0) is None else " "
+            out.append(f"{run['backend']:<10} {run['workers']:>2} {mark}{name:<15} {f['answered']:>8,} {f['errors']:>4} "
                        f"{f['seconds']:>6.2f} {f['rps']:>7,.0f} {f['p50_ms']:>7.1f} {f['p99_ms']:>7.1f} {r_h:>7} "
                        f"{r_b:>6}  cpu: {f['cpu_client'] * 100:>5.0f}% {f['cpu_server'] * 100:>5.0f}% {pg:>5} "
                        f"{f['cpu_other'] * 100:>4.0f}% {f['machine_busy'] * 100:>6.0f}%")
@@ -537,7 +554,7 @@ def report(runs: list[dict], opts) -> list[str]:
             out.append(f"{'':<13} note: {note}")
     out.append("cpu: share of one core over the measured phase — client (this process), server (its process tree), "
                "pg (all postgres processes), other (the rest of the machine: noise); machine: busy share of all "
-               f"{os.cpu_count()} cores")
+               f"{os.cpu_count()} cores; ! the machine was not idle before the endpoint started (other processes)")
     out.append("")
     out.append("## Bars (req/s ÷ the bare endpoint's, same run and worker count)")
     for run in runs:
@@ -573,6 +590,10 @@ def main(argv=None) -> None:
                         help="time cap of the measured phase of an endpoint, and of its warm-up (default 20)")
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight (connections; default 32)")
     parser.add_argument("--endpoints", default=",".join(ENDPOINTS), help=f"subset of: {', '.join(ENDPOINTS)}")
+    parser.add_argument("--quiet", type=float, default=30.0, metavar="SECONDS",
+                        help="before each endpoint, wait up to this long for the machine to be idle (under 10%% of a "
+                             "core busy for 1 s); endpoints that started on a busy machine are marked ! (default 30; "
+                             "0: don't wait)")
     parser.add_argument("--no-bare-post", action="store_true", help="skip the separate bare POST app")
     parser.add_argument("--seed", type=int, default=7, help="mixed_requests.py seed (default 7)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")

@@ -248,9 +248,11 @@ def test_admin_files_for_any_department_and_reads_every_request(demo):
     assert not re.search(r'<input[^>]*id="department"[^>]*readonly', body)
     status, _body, headers = admin.post_multipart("/apply", filing(
         admin.csrf(), department="大方县民政局", matter="社区养老服务需求摸排", community="DF-001",
-        amount="8000", source="县财政", document="大财发〔2026〕9号"))
+        amount="８，０００", source="县财政", document="大财发〔2026〕9号"))  # typed on a Chinese keyboard
     assert status == 303 and headers["Location"].startswith("/decisions/")
     decision_id = headers["Location"].rsplit("/", 1)[1]
+    filed = admin.json(f"/api/v1/decisions/{decision_id}")["request"]
+    assert filed["department"]["name"] == "大方县民政局" and filed["funding"]["amount"] == "8000"
 
     status, body, _ = admin.get("/requests?department=" + urllib.parse.quote("大方县民政局"))
     assert status == 200 and request_rows(body)[0] == decision_id
@@ -289,3 +291,4 @@ def test_the_pages_are_for_departments_and_admins(demo):
     community = Client(demo.base, "hongshan", demo.password)
     assert community.get("/apply")[0] == 403
     assert community.get("/requests")[0] == 403
+    assert Client(demo.base, "qxg-emergency", demo.password).get("/requests?before=x")[0] == 422

@@ -20,8 +20,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import secrets
-from decimal import Decimal, InvalidOperation
+import unicodedata
+from decimal import Decimal
 from pathlib import PureWindowsPath
 from urllib.parse import urlencode
 
@@ -32,6 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from zhunru.errors import InputError, RulesetError
 from zhunru.log.store import LogEntry
 from zhunru.messages import CATEGORIES, VERDICTS
+from zhunru.office.publish import KIND_LABELS
 from zhunru.office.workdays import today_in_china
 
 from ..app import decide_request, status_of
@@ -144,9 +147,9 @@ def _request(zhunru, values: dict, picked: list[str], streets: list[str]) -> tup
         raise Problem("事项名称:请填写要交给社区的事项,例如“社区防汛物资清点”。")
     communities = _communities(zhunru, picked, streets)
     funding = _funding(values)
-    personnel = values["personnel"] or "0"
-    if not personnel.isdigit() or not personnel.isascii():
-        raise Problem(f"下派人员:“{personnel[:20]}”不是人数,请填写 0 或正整数。")
+    personnel = _plain(values["personnel"]) or "0"
+    if not re.fullmatch(r"[0-9]{1,6}", personnel):
+        raise Problem(f"下派人员:“{values['personnel'][:20]}”不是人数,请填写 0 或正整数。")
     raw = {"id": values["id"] or f"web-{date:%Y%m%d}-{secrets.token_hex(4)}", "city": values["city"],
            "date": date.isoformat(),
            "department": {"name": values["department"], "level": values["level"] or "district",
@@ -183,19 +186,21 @@ def _communities(zhunru, picked: list[str], streets: list[str]) -> list[dict]:
     return out
 
 
+def _plain(text: str) -> str:
+    """Full-width digits and commas (５００００, 5，000) as typed on a Chinese keyboard, made plain."""
+    return unicodedata.normalize("NFKC", text).strip()
+
+
 def _funding(values: dict) -> dict | None:
     amount, source, document = values["amount"], values["source"], values["document"]
     if not (amount or source or document):
         return None
-    try:
-        number = Decimal(amount.replace(",", "").replace(",", ""))
-    except InvalidOperation:
-        raise Problem(f"经费金额:“{amount[:20]}”不是金额,请填写以元为单位的数字,例如 50000。") from None
-    if not number.is_finite() or number < 0 or number.as_tuple().exponent < -2:
-        raise Problem("经费金额:请填写不小于 0 的金额,最多两位小数。")
+    number = _plain(amount).replace(",", "")
+    if not re.fullmatch(r"[0-9]{1,16}(\.[0-9]{1,2})?", number):
+        raise Problem(f"经费金额:“{amount[:20]}”不是金额,请填写以元为单位的数字,最多两位小数,例如 50000。")
     if not source:
         raise Problem("经费来源:填写了经费,请写明来源,例如“区财政”。")
-    funding = {"amount": str(number), "source": source, "kind": values["funding_kind"] or "funds"}
+    funding = {"amount": str(Decimal(number)), "source": source, "kind": values["funding_kind"] or "funds"}
     if document:
         funding["document"] = document
     return funding
@@ -252,16 +257,10 @@ def _catalogue(zhunru, city: str | None, day: str | None) -> list[tuple[str, str
     for kind, entries in book.codes.items():
         for entry in entries.values():
             what = CATEGORIES.get(entry.list_name) or VERDICTS.get(entry.list_name) or (entry.list_name,)
-            found.setdefault(entry.item.name, f"{_kind_label(kind)} · {what[0]}")
+            found.setdefault(entry.item.name, f"{KIND_LABELS.get(kind, kind)} · {what[0]}")
             if len(found) >= MAX_SUGGESTED:
                 return list(found.items())
     return list(found.items())
-
-
-def _kind_label(kind: str) -> str:
-    from zhunru.office.publish import KIND_LABELS
-
-    return KIND_LABELS.get(kind, kind)
 
 
 def _street_value(district: str, street: str) -> str:
@@ -310,10 +309,8 @@ def requests(request: Request, department: str = "", before: str = ""):
         acts = dict(session.exec(select(LogEntry.act_key, LogEntry.entry_type)
                                  .where(LogEntry.act_key.in_(ids))).all()) if ids else {}
     items = [_item(r, acts.get(r.entry_id)) for r in rows]
-    later = None
-    if more:
-        later = "/requests?" + urlencode({**({"department": department} if account.role == "admin" and department
-                                              else {}), "before": rows[-1].seq})
+    kept = {"department": department} if account.role == "admin" and department else {}
+    later = "/requests?" + urlencode({**kept, "before": rows[-1].seq}) if more else None
     return page(request, "requests.html.j2", items=items, department=department, later=later,
                 paged=bool(before), admin=account.role == "admin")
 
