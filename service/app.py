@@ -64,6 +64,10 @@ class NotFound(InputError):
     """An id that names nothing here (HTTP 404)."""
 
 
+class Unavailable(InputError):
+    """The server cannot do it now (HTTP 503), e.g. no Chromium to print a PDF."""
+
+
 @dataclass
 class Service:
     """What every route shares: the request path, the accounts, the pages' templates."""
@@ -89,7 +93,7 @@ def status_of(exc: InputError) -> int:
         return 404
     if isinstance(exc, AlreadyActed):
         return 409
-    if exc.exit_code == 4:
+    if exc.exit_code == 4 or isinstance(exc, Unavailable):
         return 503
     return 400 if isinstance(exc, MalformedInput) else 422
 
@@ -168,6 +172,19 @@ def create_app(db: str | None = None, demo: dict | None = None) -> FastAPI:
         """A logged decision with its request, its funding attachments and the act on it, if any."""
         require(request, state.accounts)
         return decision_view(zhunru, ident, lang)
+
+    @app.get("/api/v1/decisions/{ident}/notice")
+    def notice(request: Request, ident: str, format: Literal["html", "pdf", "json"] = "html"):
+        """The 不予准入告知书 of a rejected, refused or unfunded request: printable HTML, PDF or its data."""
+        from zhunru.office.notice import notice_data, to_html
+
+        from .pages.approvals import notice_pdf_response
+
+        require(request, state.accounts)
+        if format == "pdf":
+            return notice_pdf_response(zhunru.log, ident)
+        data = notice_data(zhunru.log, ident)
+        return data if format == "json" else HTMLResponse(to_html(data))
 
     @app.post("/api/v1/decisions/{ident}/approve")
     async def approve(request: Request, ident: str, body: ActBody | None = None) -> dict:

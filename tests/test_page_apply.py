@@ -16,7 +16,7 @@ import urllib.request
 import uuid
 
 import web
-from web import screenshot
+from web import click_and_wait, login, screenshot
 
 demo, browser = web.demo, web.browser  # web.py's fixtures: `zhunru serve --demo` (per module), Chromium
 
@@ -93,19 +93,6 @@ def logged_rows(demo) -> int:
     return Client(demo.base, "admin", demo.password).json("/api/v1/log/verify")["checked"]
 
 
-def login(driver, base: str, name: str, password: str) -> None:
-    """web.login, waiting for the page after 登录: web.login asserts on the URL at once, which can
-    run before the browser has left /login."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    driver.get(base + "/login")
-    driver.find_element(By.ID, "name").send_keys(name)
-    driver.find_element(By.ID, "password").send_keys(password)
-    driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button[type=submit]").click()
-    WebDriverWait(driver, 30).until(lambda d: "/login" not in d.current_url)
-
-
 def text_of(body: str, ident: str) -> str:
     found = re.search(rf'<(\w+)[^>]*\bid="{ident}"[^>]*>(.*?)</\1>', body, re.DOTALL)
     assert found, f"no #{ident}"
@@ -121,7 +108,7 @@ def request_rows(body: str) -> list[str]:
 # -- in Chromium ----------------------------------------------------------------------------------
 def test_department_files_a_funded_off_list_task_and_lands_on_its_decision(demo, browser, tmp_path):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 
     notice = tmp_path / "七财发〔2026〕30号.txt"
     notice.write_bytes("关于下达社区防汛物资清点工作经费的通知\n".encode())
@@ -139,8 +126,8 @@ def test_department_files_a_funded_off_list_task_and_lands_on_its_decision(demo,
     browser.find_element(By.ID, "source").send_keys("区财政")
     browser.find_element(By.ID, "document").send_keys("七财发〔2026〕30号")
     browser.find_element(By.ID, "attachment").send_keys(str(notice))
-    browser.find_element(By.ID, "submit").click()
-    WebDriverWait(browser, 30).until(lambda d: "/decisions/" in d.current_url and d.find_elements(By.ID, "outcome"))
+    click_and_wait(browser, browser.find_element(By.ID, "submit"))
+    assert "/decisions/" in browser.current_url, browser.find_element(By.TAG_NAME, "main").text
 
     decision_id = browser.current_url.rsplit("/", 1)[1]
     assert "须经审批" in browser.find_element(By.ID, "outcome").text
@@ -164,13 +151,12 @@ def test_department_files_a_funded_off_list_task_and_lands_on_its_decision(demo,
     browser.get(demo.base + "/requests")
     first = browser.find_element(By.CSS_SELECTOR, "table#requests tbody tr")
     assert "社区防汛物资清点" in first.text and "须经审批" in first.text and "待审批" in first.text
-    first.find_element(By.CSS_SELECTOR, f"a[href='/decisions/{decision_id}']").click()
-    WebDriverWait(browser, 30).until(lambda d: d.current_url.endswith(f"/decisions/{decision_id}"))
+    click_and_wait(browser, first.find_element(By.CSS_SELECTOR, f"a[href='/decisions/{decision_id}']"))
+    assert browser.current_url.endswith(f"/decisions/{decision_id}")
 
 
 def test_an_upload_over_the_limit_is_refused_with_a_clear_message_in_chromium(demo, browser, tmp_path):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     big = tmp_path / "扫描件.pdf"
     big.write_bytes(b"%PDF" + b"\0" * OVER_LIMIT)
@@ -180,8 +166,7 @@ def test_an_upload_over_the_limit_is_refused_with_a_clear_message_in_chromium(de
     browser.find_element(By.ID, "matter").send_keys("社区防汛物资清点")
     browser.find_element(By.CSS_SELECTOR, "input[name=community][value='QX-001']").click()
     browser.find_element(By.ID, "attachment").send_keys(str(big))
-    browser.find_element(By.ID, "submit").click()
-    WebDriverWait(browser, 30).until(lambda d: "文件过大" in d.page_source)  # the 413 page, not a reset
+    click_and_wait(browser, browser.find_element(By.ID, "submit"))  # the 413 page, not a reset connection
     problem = browser.find_element(By.CSS_SELECTOR, ".problem").text
     assert problem.startswith("附件:文件过大") and "2.0 MiB" in problem
     assert logged_rows(demo) == before

@@ -58,6 +58,7 @@ def test_the_district_office_and_the_community_in_chromium(demo, browser):
     click_and_wait(browser, browser.find_element(By.ID, "notice"))
     notice = browser.find_element(By.TAG_NAME, "body").text
     assert "社区工作事项不予准入告知书" in notice and "消防巡查属消防部门职责" in notice
+    assert "准入告〔20" in notice and "七星关区城市社区建设工作领导协调机构" in notice and "(盖章)" in notice
     screenshot(browser, "notice")
     browser.get(base + "/")
     logout(browser)

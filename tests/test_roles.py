@@ -201,3 +201,25 @@ def test_user_commands(sqlite_url):
     assert json.loads(zhunru("user", "list", "--format", "json", "--db", sqlite_url).stdout)[0]["disabled"] is True
     disabled = zhunru("approve", "x", "--as", "qxg", "--db", sqlite_url)
     assert disabled.returncode == 2 and "--as: account 'qxg' is disabled" in disabled.stderr
+
+
+def test_the_refusal_notice_over_the_api(office):
+    base, tokens, _ = office
+    survey = json.loads((REPO / "examples" / "district" / "survey.json").read_text(encoding="utf-8"))
+    survey["department"]["name"] = "七星关区应急管理局"  # the clerk's own department
+    decision = call(base, "POST", "/api/v1/evaluate", survey, token=tokens["dept"])[1]
+    assert decision["outcome"] == "rejected"
+    ident = decision["decision_id"]
+    status, data = call(base, "GET", f"/api/v1/decisions/{ident}/notice?format=json", token=tokens["hongshan"])
+    assert status == 200 and data["grounds"] == "rejected" and re.fullmatch(r"准入告〔\d{4}〕1号", data["number"])
+    assert "洪山社区居民委员会" in data["issuer"]
+    status, page = call(base, "GET", f"/api/v1/decisions/{ident}/notice", token=tokens["hongshan"])
+    assert status == 200 and "(盖章)" in page and "不予准入告知书" in page
+    request = urllib.request.Request(f"{base}/api/v1/decisions/{ident}/notice?format=pdf",
+                                     headers={"Authorization": f"Bearer {tokens['audit']}"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        assert response.headers["content-type"] == "application/pdf" and response.read(5) == b"%PDF-"
+    assert call(base, "GET", f"/api/v1/decisions/{ident}/notice")[0] == 401
+    admitted = call(base, "POST", "/api/v1/evaluate", DRILL, token=tokens["dept"])[1]["decision_id"]
+    status, answer = call(base, "GET", f"/api/v1/decisions/{admitted}/notice", token=tokens["audit"])
+    assert status == 422 and "awaits the district body's decision" in answer["error"]["message"]

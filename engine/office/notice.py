@@ -19,6 +19,7 @@ from zhunru.errors import InputError
 from zhunru.log.matters import Matter, basis, cite, find_matter
 from zhunru.messages import CATEGORIES, reason_message
 from zhunru.office.publish import KIND_LABELS
+from zhunru.office.workdays import china_date, today_in_china
 
 PRINCIPLE = ("根据“权随责走、费随事转”的原则,未经准入审批、未落实相应经费或人员的工作事项,"
              "社区居民委员会可以拒绝承担。")
@@ -46,8 +47,27 @@ def notice_data(store, ident: str) -> dict:
         "decision_id": m.entry_id, "request_id": m.request_id,
         "ruleset": f"{ruleset['id']}@{ruleset['version']}", "ruleset_sha256": ruleset["sha256"],
         "log": {"seq": m.seq, "hash": m.log_hash, "logged_at": m.created_at},
-        "issued_on": dt.date.today().isoformat(),
+        "issuer": issuer(m, grounds, act), "number": number(m),
+        "issued_on": today_in_china().isoformat(),
     }
+
+
+def issuer(m: Matter, grounds: str, act: dict | None) -> str:
+    """Who issues the notice: the district body that refused (the account that acted), else the
+    residents' committee of the community (several: each signs)."""
+    if grounds == "refused" and act:
+        actor = act.get("actor") or {}
+        if actor.get("role") == "approver" and actor.get("scope"):
+            return f"{actor['scope']}城市社区建设工作领导协调机构"
+        return act.get("by") or "区(县)城市社区建设工作领导协调机构"
+    names = [c["name"] for c in m.communities]
+    return "、".join(f"{n}居民委员会" for n in names) if names else "社区居民委员会"
+
+
+def number(m: Matter) -> str:
+    """The notice's 文号: the year it was decided (China time) and its log row, so the same
+    decision always carries the same number and the number leads back to the log."""
+    return f"准入告〔{china_date(m.created_at).year}〕{m.seq}号"
 
 
 def _reasons(m: Matter, act: dict | None) -> list[dict]:
@@ -92,7 +112,7 @@ def to_html(notice: dict) -> str:
 def to_text(notice: dict) -> str:
     n = notice
     places = "、".join(c["name"] for c in n["communities"]) or "社区"
-    lines = [n["title"], "", f"{n['department']}:", "",
+    lines = [n["title"], n["number"], "", f"{n['department']}:", "",
              f"你单位于{n['date']}提出拟交由{places}承担的{n['kind_label']}「{n['matter']}」,"
              + {"rejected": "经审查,不予准入。", "refused": "经区(县)社区工作领导协调机构审批,不予准入。",
                 "unfunded": "属清单外委托事项,未附经费或人员,在经审批并落实经费或人员之前,社区不予承担。"}[n["grounds"]],
@@ -103,7 +123,7 @@ def to_text(notice: dict) -> str:
         lines.append(f"  审批人 {n['refusal']['by']}  审批时间 {(n['refusal']['at'] or '')[:19]}")
     if n["advisory"]:
         lines.append("  注意:所依据的规则集为建议案或草案,本告知仅供参考。")
-    lines += ["", n["principle"], "",
+    lines += ["", n["principle"], "", f"{n['issuer']}(盖章)", n["issued_on"], "",
               f"决定编号 {n['decision_id']}  申请编号 {n['request_id']}",
               f"规则集 {n['ruleset']}  sha256 {n['ruleset_sha256']}",
               f"决策日志 第{n['log']['seq']}条 {n['log']['logged_at'][:19]}  哈希 {n['log']['hash']}"]

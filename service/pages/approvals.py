@@ -8,10 +8,12 @@ import json
 from fastapi import APIRouter, Request
 
 from zhunru.errors import InputError
-from fastapi.responses import HTMLResponse, RedirectResponse
+from urllib.parse import quote
+
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..app import act_as, decision_view, queue_for
+from ..app import Unavailable, act_as, decision_view, queue_for
 from ..auth import require
 from .common import form, page, state
 
@@ -66,8 +68,34 @@ for _verb in ("approve", "refuse", "withdraw"):
 
 @router.get("/decisions/{ident}/notice")
 def notice(request: Request, ident: str):
-    """The 不予准入告知书 as a printable page (the browser's 打印 makes the PDF)."""
+    """The 不予准入告知书 as a printable page (the browser's 打印 makes the PDF too)."""
     from zhunru.office.notice import notice_data, to_html
 
     require(request, state(request).accounts)
     return HTMLResponse(to_html(notice_data(state(request).zhunru.log, ident)))
+
+
+@router.get("/decisions/{ident}/notice.pdf")
+def notice_pdf(request: Request, ident: str):
+    require(request, state(request).accounts)
+    return notice_pdf_response(state(request).zhunru.log, ident)
+
+
+def notice_pdf_response(log, ident: str) -> Response:
+    """The notice printed to PDF by headless Chromium (503 where the server has none)."""
+    import tempfile
+    from pathlib import Path
+
+    from zhunru.office.notice import notice_data, pdf_renderer, to_html, write_pdf
+
+    notice = notice_data(log, ident)
+    exe = pdf_renderer()
+    if exe is None:
+        raise Unavailable("pdf: no Chromium on the server to print the notice (open the HTML notice and print it)")
+    with tempfile.TemporaryDirectory(prefix="zhunru-notice-") as folder:
+        out = Path(folder) / "notice.pdf"
+        write_pdf(to_html(notice), out, exe)
+        body = out.read_bytes()
+    name = f"notice-{notice['request_id']}.pdf"
+    return Response(body, media_type="application/pdf",
+                    headers={"Content-Disposition": f"inline; filename*=UTF-8''{quote(name)}"})
