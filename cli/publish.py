@@ -94,8 +94,9 @@ def notice(ident, out, pdf, fmt, db_url):
 @click.option("--to", "end", metavar="DATE", help="Only requests dated on or before DATE.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="What goes to standard output: the paths written, or the publication as JSON.")
+@click.option("--xlsx", is_flag=True, help="Also write admitted.xlsx (one sheet; text cells are never formulas).")
 @db_option
-def publish(district, out_dir, start, end, fmt, db_url):
+def publish(district, out_dir, start, end, fmt, xlsx, db_url):
     """予以公布: write a district's admitted list as CSV, JSON and a web page.
 
     \b
@@ -110,7 +111,9 @@ def publish(district, out_dir, start, end, fmt, db_url):
 
     \b
     Files: admitted.csv (UTF-8 with BOM, opens in Excel), admitted.json, admitted.html
-    (self-contained, lang zh-CN, no external assets: post it as is).
+    (self-contained, lang zh-CN, no external assets: post it as is); with --xlsx also
+    admitted.xlsx. Text that a spreadsheet would run as a formula (=, +, -, @ first) is
+    written as text.
 
     \b
     Examples:
@@ -123,6 +126,8 @@ def publish(district, out_dir, start, end, fmt, db_url):
     with _log(db_url) as store:
         chosen = publishing.plan(store, district, first, last)
         paths = publishing.write(store, chosen, out_dir)
+        if xlsx:
+            paths.append(publishing.write_xlsx(store, chosen, out_dir / "admitted.xlsx"))
     if fmt == "json":  # the JSON file just written, as it is
         with paths[1].open(encoding="utf-8") as written:
             for line in written:

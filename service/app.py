@@ -215,8 +215,10 @@ def create_app(db: str | None = None, demo: dict | None = None) -> FastAPI:
         checked, problem = zhunru.log.verify()
         return {"ok": problem is None, "checked": checked, "problem": problem}
 
+    from . import api_rulesets
     from .pages import router
 
+    app.include_router(api_rulesets.router)
     app.include_router(router)
     return app
 

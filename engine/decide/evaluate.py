@@ -59,11 +59,15 @@ def _decision_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
+LATER_FIELDS = ("reported_by",)
+
+
 def request_id(request: Request) -> str:
     """The request's own id, or a content hash: the same request is the same request."""
     if request.id:
         return request.id
-    canonical = request.model_dump_json(exclude={"id"})
+    # fields added later are left out while unset, so a request keeps the id it always had
+    canonical = request.model_dump_json(exclude={"id", *(f for f in LATER_FIELDS if getattr(request, f) is None)})
     return "r-" + hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 

@@ -138,13 +138,51 @@ def spreadsheet_safe(cell):
 
 
 def csv_row(r: dict) -> list:
+    """A publication row for CSV: every text a spreadsheet could run is neutralised."""
+    return [spreadsheet_safe(c) for c in csv_row_raw(r)]
+
+
+def csv_row_raw(r: dict) -> list:
     f, a = r["funding"], r["approval"] or {}
     cells = [r["no"], r["list_label"], r["matter"], r["matter_code"] or "", r["kind_label"], r["department"],
              "、".join(r["communities"]), r["date"], "; ".join(b["clause"] for b in r["basis"]),
              "; ".join(b["source"] for b in r["basis"]), f["amount"] or "", f["source"] or "",
              f["document"] or "", f["personnel"] or "", a.get("by") or "", a.get("at") or "",
              r["decision_id"], r["request_id"], r["ruleset"]]
-    return [spreadsheet_safe(c) for c in cells]
+    return cells
+
+
+def xlsx_cell(sheet, value):
+    """A cell for openpyxl's write-only sheet. Text is always stored as text (never a formula,
+    whatever it begins with: openpyxl would otherwise write "=…" as one); numbers as numbers."""
+    from openpyxl.cell import WriteOnlyCell
+
+    if isinstance(value, str):
+        value = "".join(c for c in value if c in "\t\n" or ord(c) >= 32)  # XML forbids other controls
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.data_type = "s"
+        return cell
+    return WriteOnlyCell(sheet, value=value)
+
+
+def write_xlsx(store, chosen: Plan, out: Path) -> Path:
+    """The publication as one XLSX sheet (what offices open), rows streamed as they are read."""
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(chosen.header["district"][:31] or "admitted")
+    sheet.append([xlsx_cell(sheet, chosen.header["title"])])
+    sheet.append([xlsx_cell(sheet, c) for c in CSV_COLUMNS])
+    for r in items(store, chosen):
+        cells = csv_row_raw(r)
+        if cells[10]:
+            cells[10] = float(cells[10])  # the amount, as a number a sum can use
+        sheet.append([xlsx_cell(sheet, c) for c in cells])
+    try:
+        book.save(out)
+    except OSError as exc:
+        raise InputError(f"--out: cannot write {out} ({exc.strerror})") from None
+    return out
 
 
 def write(store, chosen: Plan, out_dir: Path, stem: str = "admitted") -> list[Path]:

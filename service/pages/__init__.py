@@ -5,6 +5,7 @@
     apply         准入申请 and 我的申请 (department)
     approvals     待审批, a decision's page, approve/refuse, 不予准入告知书 (district body)
     community     本社区 (community worker)
+    published     予以公布 (public): the admitted list as a page, CSV and XLSX
 
 Every form posts its session's CSRF token; `form()` checks it before a route does anything.
 """
@@ -12,11 +13,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import approvals, apply, certificates, community, session
+from . import approvals, apply, certificates, community, published, rulesets, session
 from .common import error_page, form, page
 
 router = APIRouter(include_in_schema=False)
-for module in (session, certificates, apply, approvals, community):
+for module in (session, certificates, apply, approvals, community, published, rulesets):
     router.include_router(module.router)
 
 __all__ = ["router", "page", "form", "error_page"]
