@@ -102,3 +102,12 @@ def test_the_district_office_and_the_community_in_chromium(demo, browser):
     assert "消防巡查属消防部门职责" in text(browser) and not browser.find_elements(By.CSS_SELECTOR, "form.act")
     status, answer = call(base, "GET", "/api/v1/log/verify")
     assert status == 401
+
+    # 社区减负 report: the chart and the table; a half comparison is a clear error
+    browser.get(f"{base}/report")
+    assert browser.find_elements(By.CSS_SELECTOR, "#chart svg") and "七星关区" in text(browser), text(browser)
+    screenshot(browser, "report")
+    browser.get(f"{base}/report?before=2026-01-01..")
+    assert "after: a comparison needs two periods" in text(browser)
+    browser.get(f"{base}/report?before=..2025-12-31&after=2026-01-01..")
+    assert "变化(之后 − 之前)" in text(browser)

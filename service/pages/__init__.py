@@ -6,6 +6,8 @@
     approvals     待审批, a decision's page, approve/refuse, 不予准入告知书 (district body)
     community     本社区 (community worker)
     published     予以公布 (public): the admitted list as a page, CSV and XLSX
+    report        社区减负 report with its chart (district office, auditor)
+    rulesets      规则集: lists, clauses beside their sources, the concordance, diffs (public)
 
 Every form posts its session's CSRF token; `form()` checks it before a route does anything.
 """
@@ -13,11 +15,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import approvals, apply, certificates, community, published, rulesets, session
+from . import approvals, apply, certificates, community, published, report, rulesets, session
 from .common import error_page, form, page
 
 router = APIRouter(include_in_schema=False)
-for module in (session, certificates, apply, approvals, community, published, rulesets):
+for module in (session, certificates, apply, approvals, community, published, report, rulesets):
     router.include_router(module.router)
 
 __all__ = ["router", "page", "form", "error_page"]
