@@ -11,7 +11,11 @@ processes or machines can serve one PostgreSQL database.
     POST /api/v1/evaluate                 one request → its decision; logged for a department (own
                                           department) or admin; ?log=false (anyone) only decides
     POST /api/v1/certificates/check       {"text", "city", "date"?, "basis"?} → the answer (public)
+    GET  /api/v1/decisions                search: department, community, matter, outcome, city, start, end
     GET  /api/v1/decisions/{id}           a logged decision, its funding and the act on it (any account)
+    GET  /api/v1/decisions/{id}/notice    the 不予准入告知书: ?format=html|pdf|json
+    GET  /api/v1/publication              予以公布: ?district= (public)
+    GET  /api/v1/report                   社区减负 report (approver: its district; admin, auditor)
     POST /api/v1/decisions/{id}/approve   {"note"?}    approver of the request's district, or admin
     POST /api/v1/decisions/{id}/refuse    {"note"}     likewise; the note is the refusal's reason
     POST /api/v1/decisions/{id}/withdraw  {"note"}     withdraw (撤销) an admission in effect
@@ -166,6 +170,50 @@ def create_app(db: str | None = None, demo: dict | None = None) -> FastAPI:
 
         return check_certificate(zhunru.engine, question.text, question.city, question.date, lang=lang,
                                  basis=question.basis)
+
+    @app.get("/api/v1/decisions")
+    def decisions(request: Request, department: str | None = Query(None, max_length=200),
+                  community: str | None = Query(None, max_length=200), matter: str | None = Query(None, max_length=200),
+                  outcome: Literal["admitted", "needs_approval", "rejected"] | None = None,
+                  city: str | None = Query(None, max_length=64), start: dt.date | None = None,
+                  end: dt.date | None = None, before: int | None = Query(None, ge=1),
+                  limit: int = Query(50, ge=1, le=500)) -> dict:
+        """Logged decisions, newest first, filtered; the next page: `before` = the last `seq`.
+        A department sees its own requests, a community those naming it."""
+        from zhunru.office.search import search
+
+        account = require(request, state.accounts)
+        if account.role == "department":
+            department = account.scope
+        if account.role == "community":
+            community = account.scope
+        found = search(zhunru.log, department=department, community=community, matter=matter, outcome=outcome,
+                       city=zhunru.rulesets.city_id(city) if city else None, start=start, end=end, before=before,
+                       limit=limit)
+        return {"decisions": found, "next_before": found[-1]["seq"] if len(found) == limit else None}
+
+    @app.get("/api/v1/publication")
+    def publication(district: str = Query(..., min_length=1, max_length=200), start: dt.date | None = None,
+                    end: dt.date | None = None, offset: int = Query(0, ge=0), limit: int = Query(200, ge=1, le=1000)):
+        """予以公布 (public): a district's admitted list (a page of it) and what was withdrawn."""
+        from zhunru.office import publish as publishing
+
+        chosen = publishing.plan(zhunru.log, district, start, end)
+        part = publishing.Plan(chosen.header, chosen.order[offset:offset + limit], chosen.withdrawn)
+        items = [dict(r, no=r["no"] + offset) for r in publishing.items(zhunru.log, part)]
+        return {**chosen.header, "offset": offset, "items": items,
+                "withdrawals": publishing.withdrawals(zhunru.log, chosen)}
+
+    @app.get("/api/v1/report")
+    def report(request: Request, district: str | None = Query(None, max_length=200), start: dt.date | None = None,
+               end: dt.date | None = None, before: str | None = Query(None, max_length=30),
+               after: str | None = Query(None, max_length=30)) -> dict:
+        """社区减负 report: what each community and district carries; `before`/`after` (A..B) compare
+        two periods. An approver sees its own district."""
+        from .pages.report import build
+
+        return build(request, district, start.isoformat() if start else None, end.isoformat() if end else None,
+                     before, after)
 
     @app.get("/api/v1/decisions/{ident}")
     def decision(request: Request, ident: str, lang: Literal["zh", "en"] = "zh"):

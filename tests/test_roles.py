@@ -223,3 +223,41 @@ def test_the_refusal_notice_over_the_api(office):
     admitted = call(base, "POST", "/api/v1/evaluate", DRILL, token=tokens["dept"])[1]["decision_id"]
     status, answer = call(base, "GET", f"/api/v1/decisions/{admitted}/notice", token=tokens["audit"])
     assert status == 422 and "awaits the district body's decision" in answer["error"]["message"]
+
+
+def test_search_publication_and_report_over_the_api(office):
+    base, tokens, _ = office
+    survey = json.loads((REPO / "examples" / "district" / "survey.json").read_text(encoding="utf-8"))
+    survey["department"]["name"] = "七星关区应急管理局"
+    for i in range(3):
+        assert call(base, "POST", "/api/v1/evaluate", dict(DRILL, id=f"d-{i}"), token=tokens["dept"])[0] == 200
+    assert call(base, "POST", "/api/v1/evaluate", survey, token=tokens["dept"])[0] == 200
+    assert call(base, "POST", "/api/v1/decisions/d-0/approve", {}, token=tokens["qxg"])[0] == 200
+
+    page = call(base, "GET", "/api/v1/decisions?limit=2", token=tokens["audit"])[1]
+    assert [d["request_id"] for d in page["decisions"]] == ["qx-2021-009", "d-2"] and page["next_before"]
+    rest = call(base, "GET", f"/api/v1/decisions?limit=2&before={page['next_before']}", token=tokens["audit"])[1]
+    assert [d["request_id"] for d in rest["decisions"]] == ["d-1", "d-0"]
+    assert rest["decisions"][1]["state"] == "in_effect" and rest["decisions"][0]["state"] == "pending"
+    rejected = call(base, "GET", "/api/v1/decisions?outcome=rejected&city=" + urllib.parse.quote("毕节"), token=tokens["audit"])[1]["decisions"]
+    assert [d["request_id"] for d in rejected] == ["qx-2021-009"]
+    east = call(base, "GET", "/api/v1/decisions?community=QX-003", token=tokens["audit"])[1]["decisions"]
+    assert [d["request_id"] for d in east] == ["qx-2021-009"]  # 市东街道: only the survey of all 七星关区
+    mine = call(base, "GET", "/api/v1/decisions", token=tokens["hongshan"])[1]["decisions"]
+    assert len(mine) == 4  # QX-001 is in every one of them
+    assert call(base, "GET", "/api/v1/decisions", token=tokens["other-dept"])[1]["decisions"] == []
+    assert call(base, "GET", "/api/v1/decisions?outcome=maybe", token=tokens["audit"])[0] == 422
+    assert call(base, "GET", "/api/v1/decisions")[0] == 401
+
+    published = call(base, "GET", "/api/v1/publication?district=" + urllib.parse.quote("七星关区"))[1]  # public
+    assert published["total"] == 1 and published["items"][0]["request_id"] == "d-0"
+    assert call(base, "GET", "/api/v1/publication")[0] == 422
+
+    report = call(base, "GET", "/api/v1/report", token=tokens["qxg"])[1]
+    assert report["district"] == "七星关区" and report["districts"][0]["commissioned"] == 1
+    assert report["districts"][0]["pending"] == 2 and report["districts"][0]["refused"] == 1
+    assert call(base, "GET", "/api/v1/report", token=tokens["dept"])[0] == 403
+    status, spec = call(base, "GET", "/openapi.json")
+    for path in ("/api/v1/decisions", "/api/v1/publication", "/api/v1/report", "/api/v1/decisions/{ident}/approve",
+                 "/api/v1/decisions/{ident}/withdraw", "/api/v1/decisions/{ident}/notice", "/api/v1/queue"):
+        assert path in spec["paths"], path
