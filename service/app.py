@@ -37,7 +37,7 @@ from typing import Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,6 +48,8 @@ from zhunru.office.queue import AlreadyActed
 from .auth import AddressLimiter, Unauthenticated, caller, check_csrf, require
 
 MAX_BODY = 1024 * 1024  # one request; the CLI's limit
+MAX_BATCH = 32 * 1024 * 1024  # a batch (JSON Lines or XLSX)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -162,6 +164,26 @@ def create_app(db: str | None = None, demo: dict | None = None) -> FastAPI:
         account = require(request, state.accounts, "department", "community", "admin") if log else None
         check_csrf(request, state.accounts, None)
         return await _in_thread(decide_body, zhunru, body, log, lang, account)
+
+    @app.post("/api/v1/evaluate/batch")
+    async def evaluate_batch(request: Request, lang: Literal["zh", "en"] = "zh"):
+        """Decide and log a batch: JSON Lines (one request a line) or an XLSX spreadsheet in the
+        layout of /api/v1/evaluate/template.xlsx. Every request is checked first: one bad line or
+        row is a 4xx naming it, and nothing is logged. Each request's department must be the
+        caller's (or the caller an admin)."""
+        body = await request.body()
+        if len(body) > MAX_BATCH:
+            return error(413, f"batch: {len(body)} bytes, over the limit of {MAX_BATCH}")
+        account = require(request, state.accounts, "department", "admin")
+        check_csrf(request, state.accounts, None)
+        return await _in_thread(decide_batch, zhunru, body, account, lang)
+
+    @app.get("/api/v1/evaluate/template.xlsx")
+    def batch_template():
+        """The spreadsheet layout for batch requests: a header row and one example row."""
+        from zhunru.office.batch import template
+
+        return Response(template(), media_type=XLSX, headers={"Content-Disposition": "attachment; filename=template.xlsx"})
 
     @app.post("/api/v1/certificates/check")
     def certificates_check(question: CertificateQuestion, lang: Literal["zh", "en"] = "zh") -> dict:
@@ -318,6 +340,56 @@ def decide_request(zhunru, raw, log: bool, lang: str, account=None) -> dict:
         may_file(account, request.department.name, request.reported_by.community if request.reported_by else None)
     decision = next(zhunru.decide([request], log=log))
     return decision.shown(lang)
+
+
+def batch_requests(body: bytes) -> tuple[list, list[str]]:
+    """The requests of a batch body (JSON Lines or XLSX) and their labels ("line 3", "row 3")."""
+    from zhunru.decide.evaluate import parse_request, parse_request_json
+    from zhunru.office.batch import requests_from_xlsx
+    from zhunru.office.spreadsheet import is_xlsx
+
+    requests, labels = [], []
+    if is_xlsx(body):
+        for label, raw in requests_from_xlsx(body, "batch"):
+            try:
+                requests.append(parse_request(raw))
+            except InputError as exc:
+                raise InputError(f"{label}: {exc}") from None
+            labels.append(label)
+    else:
+        for number, line in enumerate(body.removeprefix(b"\xef\xbb\xbf").split(b"\n"), 1):
+            if not line.strip():
+                continue
+            try:
+                requests.append(parse_request_json(line))
+            except InputError as exc:
+                raise type(exc)(f"line {number}: {exc}") from None
+            labels.append(f"line {number}")
+    if not requests:
+        raise InputError("batch: no requests (JSON Lines, one request a line, or the XLSX template)")
+    return requests, labels
+
+
+def decide_batch(zhunru, body: bytes, account, lang: str, progress=None) -> dict:
+    """Check every request of the batch, then decide and log them all; `progress(done, total)`
+    after each chunk. The summary and every decision."""
+    from zhunru.office.accounts import may_file
+
+    requests, labels = batch_requests(body)
+    for label, r in zip(labels, requests):
+        try:
+            may_file(account, r.department.name, r.reported_by.community if r.reported_by else None)
+        except Forbidden as exc:
+            raise Forbidden(f"{label}: {exc}") from None
+    decided, outcomes = [], {}
+    for decision in zhunru.decide(requests, log=True, labels=labels):
+        decided.append(decision.shown(lang))
+        outcomes[decision.outcome] = outcomes.get(decision.outcome, 0) + 1
+        if progress and len(decided) % 100 == 0:
+            progress(len(decided), len(requests))
+    if progress:
+        progress(len(decided), len(requests))
+    return {"count": len(decided), "outcomes": outcomes, "decisions": decided}
 
 
 def decision_view(zhunru, ident: str, lang: str = "zh") -> dict:

@@ -3,6 +3,7 @@
     session       登录 / 退出 / the home page for each role
     certificates  证明查询 (public)
     apply         准入申请 and 我的申请 (department)
+    batch         批量导入: a spreadsheet or JSON Lines of requests, with progress (department)
     approvals     待审批, a decision's page, approve/refuse, 不予准入告知书 (district body)
     community     本社区 (community worker)
     published     予以公布 (public): the admitted list as a page, CSV and XLSX
@@ -15,11 +16,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import approvals, apply, certificates, community, published, report, rulesets, session
+from . import approvals, apply, batch, certificates, community, published, report, rulesets, session
 from .common import error_page, form, page
 
 router = APIRouter(include_in_schema=False)
-for module in (session, certificates, apply, approvals, community, published, report, rulesets):
+for module in (session, certificates, apply, batch, approvals, community, published, report, rulesets):
     router.include_router(module.router)
 
 __all__ = ["router", "page", "form", "error_page"]
