@@ -62,7 +62,8 @@ def cities(registry) -> list[tuple[str, str]]:
 
 def find_city(registry, city: str, lang: str = "en") -> str:
     """The id of the city `city` names (id or Chinese name), or NotFound."""
-    from .app import NotFound  # here, not above: app.py may import this module while it is loading
+    # imported here, not above: app.py may import this module while it is still loading
+    from .app import NotFound
 
     known = cities(registry)
     try:
@@ -158,7 +159,8 @@ def rulesets(request: Request):
 @router.get("/rulesets/{city}/diff")
 def rulesets_diff(request: Request, city: str,
                   a: str = Query(..., alias="from", min_length=1, max_length=MAX_VERSION, description="version A"),
-                  b: str = Query(..., alias="to", min_length=1, max_length=MAX_VERSION, description="version B")) -> dict:
+                  b: str = Query(..., alias="to", min_length=1, max_length=MAX_VERSION, description="version B"),
+                  ) -> dict:
     """What version `to` changes relative to `from` (as `zhunru ruleset diff`): metadata, items
     added, removed and moved between lists, list counts, coverage, caps, max_count, base funds,
     and the burden a community carries."""

@@ -14,6 +14,8 @@ the page `/rulesets/bijie/2017.1#clause-BJ-ADM-02`.
 """
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
@@ -21,7 +23,7 @@ from zhunru.errors import InputError
 from zhunru.kinds import LISTS
 from zhunru.office.workdays import today_in_china
 
-from ..api_rulesets import (BadValue, MAX_VERSION, city_name, deciding, find_city, find_version, listing,
+from ..api_rulesets import (MAX_VERSION, BadValue, city_name, deciding, find_city, find_version, listing,
                             registry, ruleset_diff)
 from .common import page
 
@@ -42,7 +44,9 @@ VIEWS = ("", "concordance")
 def labels() -> dict:
     from zhunru.authoring.diff import BURDEN_LABELS, FIELD_LABELS, KIND_LABELS, LIST_LABELS
 
-    zh = lambda pairs: {k: v[0] for k, v in pairs.items()}  # noqa: E731 - the Chinese half of (zh, en)
+    def zh(pairs: dict) -> dict:  # the Chinese half of each (zh, en) label
+        return {k: v[0] for k, v in pairs.items()}
+
     return {"STATUS": STATUS, "COVERAGE": COVERAGE, "BASIS": BASIS, "PER": PER, "ROLE": ROLES, "LEVEL": LEVELS,
             "CAPS": CAPS, "DEADLINES": DEADLINES, "KIND": zh(KIND_LABELS), "LIST": zh(LIST_LABELS),
             "BURDEN": zh(BURDEN_LABELS), "FIELD": zh(FIELD_LABELS)}
@@ -51,7 +55,7 @@ def labels() -> dict:
 def href(ref: str, clause: str | None = None) -> str:
     """The page of `city@version`, at a clause if one is named."""
     city, _, version = ref.partition("@")
-    return f"/rulesets/{city}/{version}" + (f"#clause-{clause}" if clause else "")
+    return f"/rulesets/{quote(city)}/{quote(version)}" + (f"#clause-{clause}" if clause else "")
 
 
 @router.get("/rulesets")
