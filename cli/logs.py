@@ -93,19 +93,85 @@ def _request(request_json: str) -> dict:
 
 
 @log.command("verify", context_settings=CONTEXT)
+@click.option("--against", "sources", multiple=True, metavar="FILE|URL",
+              help="Also prove the log still extends the checkpoints in FILE (or at an http(s) URL, or - for "
+                   "stdin): printed earlier by `zhunru log checkpoint` and kept outside the database. "
+                   "Repeatable.")
+@click.option("--key", "keys", multiple=True, metavar="HEX",
+              help="Trust only checkpoints signed by this public key (`zhunru log key`). Repeatable.")
+@click.option("--since-checkpoint", is_flag=True,
+              help="Start from the latest checkpoint this installation signed and stored in the log (its row "
+                   "must still carry its hash) instead of row 1: fast on a large log.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @db_option
-def verify(fmt, db_url):
-    """Check the hash chain. Exit 0 when intact; 1 naming the first broken row."""
+def verify(sources, keys, since_checkpoint, fmt, db_url):
+    """Check the hash chain. Exit 0 when intact; 1 naming the first broken row.
+
+    \b
+    The chain alone cannot catch whoever runs the database rewriting it whole: checkpoints
+    can. Keep the output of `zhunru log checkpoint` somewhere else (mail it, print it, commit
+    it) and later:
+      zhunru log verify --against checkpoints.jsonl --key $(zhunru log key)
+    A rewrite of any row up to a checkpoint, a truncation, a wipe and a back-dated row all fail.
+    """
+    from zhunru.log import checkpoint as checkpoints
+
+    anchors = [cp for source in sources for cp in checkpoints.load(source)]
+    trusted = {k.strip().lower() for k in keys} or None
+    if trusted and any(len(k) != 64 or any(c not in "0123456789abcdef" for c in k) for k in trusted):
+        raise InputError("--key: a public key is 64 hex digits (zhunru log key)")
     store = _open(db_url)
-    checked, problem = store.verify()
+    since = None
+    if since_checkpoint:
+        since = store.latest_checkpoint(checkpoints.public_hex(checkpoints.signing_key(create=False)))
+        if since is None:
+            raise InputError("--since-checkpoint: no checkpoint of this installation's key in the log "
+                             "(zhunru log checkpoint)")
+    problem = store.extends(anchors, trusted) if anchors else None
+    checked = 0
+    if problem is None:
+        checked, problem = store.verify(since)
     if fmt == "json":
-        click.echo(dump_json({"ok": problem is None, "checked": checked, "problem": problem}))
+        click.echo(dump_json({"ok": problem is None, "checked": checked, "problem": problem,
+                              "checkpoints": len(anchors), "since": since.count if since else None}))
     elif problem:
         click.echo(f"日志已损坏 log broken: {problem}")
     else:
-        click.echo(f"日志完整 log intact: {checked} rows")
+        extra = f"; extends {len(anchors)} checkpoint(s)" if anchors else ""
+        start = f" (rows after the checkpoint at row {since.count} read)" if since else ""
+        click.echo(f"日志完整 log intact: {checked} rows{start}{extra}")
     sys.exit(1 if problem else 0)
+
+
+@log.command("checkpoint", context_settings=CONTEXT)
+@db_option
+def checkpoint(db_url):
+    """Sign the log's row count and head hash now (Ed25519), store it in the log, print it.
+
+    \b
+    Prints one line of JSON: {"count", "head", "at", "key", "signature", "version"}. Keep it
+    outside the database (append it to a file the auditor holds, print it, mail it); `zhunru
+    log verify --against FILE` proves later that the log still extends it. The signing key is
+    made on first use at ZHUNRU_SIGNING_KEY or signing.key in the user config directory
+    (0600); `zhunru log key` prints its public half, to publish.
+
+    \b
+    Example (daily, from cron):
+      zhunru log checkpoint >> /srv/audit/zhunru-checkpoints.jsonl
+    """
+    from zhunru.log import checkpoint as checkpoints
+
+    key = checkpoints.signing_key()
+    signed = _open(db_url).checkpoint(key)
+    click.echo(json.dumps(signed.as_dict(), ensure_ascii=False))
+
+
+@log.command("key", context_settings=CONTEXT)
+def key():
+    """Print this installation's public signing key (64 hex digits), to publish beside checkpoints."""
+    from zhunru.log import checkpoint as checkpoints
+
+    click.echo(checkpoints.public_hex(checkpoints.signing_key(create=False)))
 
 
 @log.command("rebuild", context_settings=CONTEXT)

@@ -35,7 +35,9 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from zhunru.errors import InputError
+from zhunru.log import checkpoint as checkpoints
 from zhunru.log import targets
+from zhunru.log.checkpoint import SKEW, Checkpoint, CheckpointRow
 from zhunru.log.targets import Carried, Target
 from zhunru.log.writer import GENESIS, Writer
 
@@ -99,7 +101,8 @@ class Attachment(SQLModel, table=True):
     sha256: str | None = Field(default=None, max_length=64)
 
 
-TABLES = [LogEntry.__table__, Head.__table__, Attachment.__table__, Target.__table__, Carried.__table__]
+TABLES = [LogEntry.__table__, Head.__table__, Attachment.__table__, Target.__table__, Carried.__table__,
+          CheckpointRow.__table__]
 # Format 1 rows (before the derived columns): their hash covers these, as sorted-key JSON.
 ENTRY_FIELDS = ("seq", "entry_id", "entry_type", "request_id", "decision_key", "refers_to", "act_key",
                 "created_at", "city", "ruleset", "ruleset_sha256", "outcome", "request_json", "payload_json",
@@ -517,15 +520,24 @@ class DecisionLog:
         with Session(self.reader) as session:
             return session.exec(select(func.count()).select_from(LogEntry)).one()
 
-    def verify(self) -> tuple[int, str | None]:
+    def verify(self, since: Checkpoint | None = None) -> tuple[int, str | None]:
         """(rows checked, first problem or None). Streams the log, its attachments and its
-        target rows side by side in sequence order: memory does not grow with the log."""
+        target rows side by side in sequence order: memory does not grow with the log.
+        `since`: a checkpoint already verified — the rows up to it are taken as its head says
+        (its row must still carry that hash) and only the rows after it are read."""
         checked, prev, expected_seq = 0, GENESIS, 1
         with self._snapshot() as conn:
-            atts = _grouped(_streamed(conn, select(Attachment.__table__).order_by(Attachment.entry_seq,
-                                                                                  Attachment.position)), "entry_seq")
+            after = 0
+            if since is not None and since.count:
+                at = conn.execute(select(LogEntry.hash).where(LogEntry.seq == since.count)).first()
+                if at is None or at[0] != since.head:
+                    return 0, (f"row {since.count}: does not carry the hash of the checkpoint of {since.at} "
+                               "(the log was rewritten, cut or wiped since)")
+                after, checked, prev, expected_seq = since.count, since.count, since.head, since.count + 1
+            atts = _grouped(_streamed(conn, select(Attachment.__table__).where(Attachment.entry_seq > after)
+                                      .order_by(Attachment.entry_seq, Attachment.position)), "entry_seq")
             pending_atts = next(atts, None)
-            for row in _streamed(conn, select(LogEntry.__table__).order_by(LogEntry.seq)):
+            for row in _streamed(conn, select(LogEntry.__table__).where(LogEntry.seq > after).order_by(LogEntry.seq)):
                 label = f"row {row['seq']} ({row['entry_type']} {row['entry_id']})"
                 if row["seq"] != expected_seq:
                     return checked, f"{label}: expected row {expected_seq} here (a row was deleted or reordered)"
@@ -546,7 +558,66 @@ class DecisionLog:
             if recorded != (checked, prev):
                 return checked, (f"the log ends at row {checked} but its head record says row {recorded[0]}"
                                  " (rows were cut off the end, or the head was changed)")
-            return checked, _verify_targets(conn) or _verify_carried(conn)
+            return checked, _verify_targets(conn, after) or _verify_carried(conn)
+
+    # -- anchors outside the database (log/checkpoint.py) -----------------------------------------
+    def checkpoint(self, key) -> Checkpoint:
+        """Sign the log's current count and head with `key`, store the checkpoint, return it."""
+        with self._snapshot() as conn:
+            head = conn.execute(select(Head.seq, Head.hash).where(Head.id == 1)).first()
+        count, hash_ = (head[0], head[1]) if head else (0, GENESIS)
+        signed = checkpoints.sign(key, count, hash_)
+        with Session(self.engine) as session, session.begin():
+            session.add(CheckpointRow(**{k: v for k, v in signed.as_dict().items() if k != "version"}))
+        return signed
+
+    def latest_checkpoint(self, key_hex: str) -> Checkpoint | None:
+        """The last checkpoint stored here that `key_hex` signed (and whose signature holds)."""
+        with Session(self.reader) as session:
+            rows = session.exec(select(CheckpointRow).where(CheckpointRow.key == key_hex)
+                                .order_by(CheckpointRow.count.desc(), CheckpointRow.id.desc()).limit(20)).all()
+        for row in rows:
+            found = Checkpoint(row.count, row.head, row.at, row.key, row.signature)
+            try:
+                found.check_signature()
+            except InputError:
+                continue  # a stored checkpoint someone changed: never start from it
+            return found
+        return None
+
+    def extends(self, anchors: list[Checkpoint], trusted: set[str] | None = None) -> str | None:
+        """The first way the log fails to extend one of `anchors`, or None: each signature holds
+        (under a `trusted` key when given), the row at its count carries its head, and no row
+        after it is dated before it nor any row up to it after it (back-dating)."""
+        for cp in sorted(anchors, key=lambda c: c.count):
+            cp.check_signature()
+            if trusted is not None and cp.key not in trusted:
+                return f"checkpoint at row {cp.count}: signed by key {cp.key[:16]}…, not a trusted key (--key)"
+            with self._snapshot() as conn:
+                if cp.count:
+                    at = conn.execute(select(LogEntry.hash).where(LogEntry.seq == cp.count)).first()
+                    if at is None:
+                        last = conn.execute(select(func.max(LogEntry.seq))).scalar() or 0
+                        return (f"checkpoint of {cp.at}: the log had {cp.count} rows then and has {last} now "
+                                "(rows were cut off or wiped)")
+                    if at[0] != cp.head:
+                        return (f"checkpoint of {cp.at}: row {cp.count} no longer carries the hash it had "
+                                "(a row up to it was rewritten)")
+                floor = (cp.time - SKEW).isoformat()
+                late = conn.execute(select(LogEntry.seq, LogEntry.created_at).where(LogEntry.seq > cp.count,
+                                                                                   LogEntry.created_at < floor)
+                                    .order_by(LogEntry.seq).limit(1)).first()
+                if late:
+                    return (f"row {late[0]}: dated {late[1][:19]}, before the checkpoint of {cp.at} that it "
+                            "comes after (back-dated)")
+                ceiling = (cp.time + SKEW).isoformat()
+                early = conn.execute(select(LogEntry.seq, LogEntry.created_at).where(LogEntry.seq <= cp.count,
+                                                                                    LogEntry.created_at > ceiling)
+                                     .order_by(LogEntry.seq).limit(1)).first()
+                if early:
+                    return (f"row {early[0]}: dated {early[1][:19]}, after the checkpoint of {cp.at} that "
+                            "covers it (the time was changed)")
+        return None
 
     @contextmanager
     def _snapshot(self):
@@ -558,13 +629,14 @@ class DecisionLog:
                 yield conn
 
 
-def _verify_targets(conn) -> str | None:
+def _verify_targets(conn, after: int = 0) -> str | None:
     """The target rows agree with the log, decision by decision (`zhunru log rebuild` writes
     them again from the log)."""
     columns = [Target.__table__.c[c] for c in targets.COLUMNS]
-    stored = _grouped(_streamed(conn, select(*columns).order_by(Target.decision_seq, Target.position)), "decision_seq")
+    stored = _grouped(_streamed(conn, select(*columns).where(Target.decision_seq > after)
+                                .order_by(Target.decision_seq, Target.position)), "decision_seq")
     have = next(stored, None)
-    for expected in _expected_targets(conn):
+    for expected in _expected_targets(conn, after):
         if not expected:
             continue
         seq = expected[0]["decision_seq"]
@@ -646,11 +718,11 @@ def _paged(conn, query, key, size: int = 2000) -> Iterator[dict]:
         last = found[-1][key.key]
 
 
-def _expected_targets(conn) -> Iterator[list[dict]]:
-    """The target rows each decision of the log implies, in log order, with the state its act
-    (if any) gave it."""
+def _expected_targets(conn, after: int = 0) -> Iterator[list[dict]]:
+    """The target rows each decision of the log (after row `after`) implies, in log order, with
+    the state its act (if any) gave it."""
     query = (select(LogEntry.seq, LogEntry.entry_id, LogEntry.outcome, LogEntry.request_json, LogEntry.payload_json)
-             .where(LogEntry.entry_type == "decision"))
+             .where(LogEntry.entry_type == "decision", LogEntry.seq > after))
     # withdrawals are few: read them once rather than asking for each decision
     withdrawn = {r[0] for r in conn.execute(select(LogEntry.refers_to).where(LogEntry.entry_type == "withdrawal"))}
     for row in _paged(conn, query, LogEntry.seq):
