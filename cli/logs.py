@@ -166,6 +166,45 @@ def checkpoint(db_url):
     click.echo(json.dumps(signed.as_dict(), ensure_ascii=False))
 
 
+@log.command("protect", context_settings=CONTEXT)
+@click.option("--app-role", metavar="NAME", help="Also make (or update) a login role for the service and the CLI "
+                                                  "that may only read and append to the log tables.")
+@click.option("--password-stdin", is_flag=True, help="Read that role's password from one line of standard input.")
+@db_option
+def protect(app_role, password_stdin, db_url):
+    """Make the log append-only in its PostgreSQL database (run it as the tables' owner).
+
+    \b
+    Triggers refuse UPDATE, DELETE and TRUNCATE on the log, its attachments and its
+    checkpoints, for everyone (the owner too), and let the head only move forward. With
+    --app-role, the role zhunru should then connect as (`--db postgresql://NAME@host/db`)
+    may only SELECT and INSERT on them. SQLite cannot do this: keep checkpoints instead.
+
+    \b
+    Example:
+      echo "$APP_PASSWORD" | zhunru log protect --db postgresql://owner@db/zhunru --app-role zhunru_app --password-stdin
+    """
+    from zhunru.log.protect import protect as install
+    from zhunru.office.accounts import Accounts
+    from zhunru.office.allocations import Allocation
+    from zhunru.office.registry import CommunityRegistry
+
+    password = None
+    if app_role:
+        if not password_stdin:
+            raise InputError("--password-stdin: give the application role's password on standard input")
+        password = sys.stdin.readline(2048).rstrip("\r\n")
+    store = _open(db_url)
+    if not store.is_sqlite:  # every table exists before the role's grants are written
+        Accounts(store)
+        CommunityRegistry(store)
+        from sqlmodel import SQLModel
+
+        SQLModel.metadata.create_all(store.engine, tables=[Allocation.__table__])
+    for line in install(store, app_role, password):
+        click.echo(f"已设置 done: {line}")
+
+
 @log.command("key", context_settings=CONTEXT)
 def key():
     """Print this installation's public signing key (64 hex digits), to publish beside checkpoints."""
