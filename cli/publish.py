@@ -33,6 +33,7 @@ def _write(path: Path, text: str, option: str) -> None:
 
 @click.command(context_settings=CONTEXT)
 @click.argument("ident", metavar="ID")
+@click.argument("file", required=False, metavar="[FILE]")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write the notice as HTML to FILE.html.")
 @click.option("--pdf", "pdf", type=click.Path(dir_okay=False, path_type=Path),
               help="Also print it to FILE.pdf with headless Chromium; without Chromium, a printable "
@@ -40,7 +41,7 @@ def _write(path: Path, text: str, option: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text", show_default=True,
               help="What goes to standard output.")
 @db_option
-def notice(ident, out, pdf, fmt, db_url):
+def notice(ident, file, out, pdf, fmt, db_url):
     """不予准入告知书: the refusal notice for a request, to hand the department.
 
     \b
@@ -58,10 +59,27 @@ def notice(ident, out, pdf, fmt, db_url):
       zhunru notice r-1a2b3c… --pdf notice.pdf        # PDF (headless Chromium; ZHUNRU_CHROMIUM)
 
     \b
+    `zhunru notice verify FILE` checks a notice saved as HTML against the log: the decision is
+    at the row it names with the hash it prints, under the ruleset it cites, and the log still
+    gives grounds for it. Exit 0 when it holds, 1 naming what does not.
+
+    \b
     Exit 2 for an unknown ID, or for an admitted, approved or funded-and-pending request.
     """
     from zhunru.office import notice as notices
 
+    if ident == "verify" and file is not None:
+        with _log(db_url) as store:
+            claim, problem = notices.verify_file(store, file)
+        if fmt == "json":
+            click.echo(dump_json({"ok": problem is None, "problem": problem, **claim}))
+        elif problem:
+            click.echo(f"告知书不符 notice does not match the log: {problem}")
+        else:
+            click.echo(f"告知书属实 notice matches the log: decision {claim['decision_id']}, row {claim['seq']}")
+        raise SystemExit(1 if problem else 0)
+    if file is not None:
+        raise InputError(f"FILE: only `zhunru notice verify FILE` takes a file (got {file!r} after {ident!r})")
     with _log(db_url) as store:
         data = notices.notice_data(store, ident)
     html = notices.to_html(data)

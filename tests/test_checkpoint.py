@@ -160,3 +160,35 @@ def test_bad_checkpoint_files_are_one_line(tmp_path, sqlite_url):
     assert done.exit_code == 2 and "--key: a public key is 64 hex digits" in done.output
     no_key = run("log", "verify", "--since-checkpoint", "--db", sqlite_url)
     assert no_key.exit_code == 2 and "no signing key" in no_key.output
+
+
+def test_notices_and_the_publication_carry_the_checkpoint_and_a_notice_is_checked(tmp_path, sqlite_url):
+    unfunded = write_json(tmp_path / "u.json", bijie_request(
+        id="u", matter="入户经济普查", communities=[{"name": "洪山社区", "district": "七星关区", "population": 1}]))
+    assert run("evaluate", unfunded, "--db", sqlite_url).exit_code == 0
+    cp = json.loads(run("log", "checkpoint", "--db", sqlite_url).output)
+    notice = tmp_path / "notice.html"
+    assert run("notice", "u", "--out", notice, "--db", sqlite_url).exit_code == 0
+    page = notice.read_text(encoding="utf-8")
+    assert cp["signature"] in page and "签名检查点:日志前 1 条" in page
+    ok = run("notice", "verify", notice, "--db", sqlite_url)
+    assert ok.exit_code == 0 and "notice matches the log: decision" in ok.output
+
+    forged = tmp_path / "forged.html"
+    forged.write_text(page.replace('data-seq="1"', 'data-seq="7"'), encoding="utf-8")
+    bad = run("notice", "verify", forged, "--db", sqlite_url, "--format", "json")
+    assert bad.exit_code == 1 and "the notice says row 7" in json.loads(bad.output)["problem"]
+    (tmp_path / "other.html").write_text("<html>hello</html>", encoding="utf-8")
+    for source, message in [(tmp_path / "other.html", "is not a notice zhunru printed"), ("/dev/zero", "is not a file")]:
+        done = run("notice", "verify", source, "--db", sqlite_url)
+        assert done.exit_code == 2 and message in done.output, done.output
+    # the decision rewritten in the database (and the chain recomputed): the printed notice shows it
+    sql(sqlite_url, "UPDATE zhunru_log SET department = '某局' WHERE seq = 1")
+    rechain(sqlite_url, 1)
+    stale = run("notice", "verify", notice, "--db", sqlite_url)
+    assert stale.exit_code == 1 and "the notice says row 1, hash" in stale.output
+
+    assert run("publish", "--district", "七星关区", "--out", tmp_path / "site", "--db", sqlite_url).exit_code == 0
+    published = json.loads((tmp_path / "site" / "admitted.json").read_text(encoding="utf-8"))
+    assert published["checkpoint"]["signature"] == cp["signature"]
+    assert cp["signature"] in (tmp_path / "site" / "admitted.html").read_text(encoding="utf-8")

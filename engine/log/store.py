@@ -571,11 +571,14 @@ class DecisionLog:
             session.add(CheckpointRow(**{k: v for k, v in signed.as_dict().items() if k != "version"}))
         return signed
 
-    def latest_checkpoint(self, key_hex: str) -> Checkpoint | None:
-        """The last checkpoint stored here that `key_hex` signed (and whose signature holds)."""
+    def latest_checkpoint(self, key_hex: str | None = None, covering: int = 0) -> Checkpoint | None:
+        """The last checkpoint stored here (signed by `key_hex`, when given) whose signature
+        holds and that covers row `covering`."""
         with Session(self.reader) as session:
-            rows = session.exec(select(CheckpointRow).where(CheckpointRow.key == key_hex)
-                                .order_by(CheckpointRow.count.desc(), CheckpointRow.id.desc()).limit(20)).all()
+            query = select(CheckpointRow).where(CheckpointRow.count >= covering)
+            if key_hex is not None:
+                query = query.where(CheckpointRow.key == key_hex)
+            rows = session.exec(query.order_by(CheckpointRow.count.desc(), CheckpointRow.id.desc()).limit(20)).all()
         for row in rows:
             found = Checkpoint(row.count, row.head, row.at, row.key, row.signature)
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -48,8 +49,56 @@ def notice_data(store, ident: str) -> dict:
         "ruleset": f"{ruleset['id']}@{ruleset['version']}", "ruleset_sha256": ruleset["sha256"],
         "log": {"seq": m.seq, "hash": m.log_hash, "logged_at": m.created_at},
         "issuer": issuer(m, grounds, act), "number": number(m),
+        "checkpoint": _checkpoint(store, m.seq),
         "issued_on": today_in_china().isoformat(),
     }
+
+
+def _checkpoint(store, seq: int) -> dict | None:
+    """The latest signed checkpoint that covers the decision's row, if one was taken since."""
+    found = store.latest_checkpoint(covering=seq)
+    return found.as_dict() if found else None
+
+
+PROOF = re.compile(r'<div class="footer small" id="proof" data-decision="([0-9a-f]{1,64})" data-seq="(\d{1,15})" '
+                   r'data-hash="([0-9a-f]{64})" data-ruleset-sha256="([0-9a-f]{0,64})"')
+MAX_NOTICE = 4 * 1024 * 1024
+
+
+def verify_file(store, path) -> tuple[dict, str | None]:
+    """Check a saved HTML notice against the log: its decision is at the row it names, with the
+    hash it prints, under the ruleset it cites, and still gives grounds for a notice. (What it
+    claims, first problem or None.) InputError for a file that is not a zhunru notice."""
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        if not path.is_file():
+            raise InputError(f"FILE: {path} is not a file")
+        with path.open("rb") as handle:  # at most the limit: /dev/zero or a FIFO cannot hang us
+            raw = handle.read(MAX_NOTICE + 1)
+    except OSError as exc:
+        raise InputError(f"FILE: cannot read {path} ({exc.strerror})") from None
+    if len(raw) > MAX_NOTICE:
+        raise InputError(f"FILE: over {MAX_NOTICE} bytes: not a notice")
+    found = PROOF.search(raw.decode("utf-8", "replace"))
+    if not found:
+        raise InputError(f"FILE: {path} is not a notice zhunru printed as HTML (no proof block)")
+    claim = {"decision_id": found.group(1), "seq": int(found.group(2)), "hash": found.group(3),
+             "ruleset_sha256": found.group(4)}
+    entry = store.find(claim["decision_id"])
+    if entry is None or entry.entry_type != "decision":
+        return claim, f"decision {claim['decision_id']} is not in the log"
+    if entry.seq != claim["seq"] or entry.hash != claim["hash"]:
+        return claim, (f"decision {claim['decision_id']} is row {entry.seq} with hash {entry.hash[:16]}… in the log; "
+                       f"the notice says row {claim['seq']}, hash {claim['hash'][:16]}…")
+    if (entry.ruleset_sha256 or "") != claim["ruleset_sha256"]:
+        return claim, "the notice cites another ruleset version than the decision in the log"
+    try:
+        _grounds(find_matter(store, entry.entry_id), entry.entry_id)
+    except InputError as exc:
+        return claim, f"the log no longer gives grounds for this notice: {exc}"
+    return claim, None
 
 
 def issuer(m: Matter, grounds: str, act: dict | None) -> str:

@@ -87,8 +87,15 @@ def plan(store, district: str, start: dt.date | None = None, end: dt.date | None
               "from": start.isoformat() if start else None, "to": end.isoformat() if end else None,
               "generated_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
               "rule": RULE, "counts": {k: v for k, v in counts.items() if v}, "total": len(order),
-              "withdrawn": len(withdrawn)}
+              "withdrawn": len(withdrawn), "checkpoint": _checkpoint(store)}
     return Plan(header, order, withdrawn)
+
+
+def _checkpoint(store) -> dict | None:
+    """The latest signed checkpoint of the log: printed with the list, it lets a reader prove
+    later that the log behind it was not rewritten (zhunru log verify --against)."""
+    found = store.latest_checkpoint()
+    return found.as_dict() if found else None
 
 
 def _decisions_in(store, district: str, registry: list[dict], start, end, state: str) -> list[tuple[int, str, int]]:
