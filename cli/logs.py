@@ -166,6 +166,105 @@ def checkpoint(db_url):
     click.echo(json.dumps(signed.as_dict(), ensure_ascii=False))
 
 
+@log.command("replay", context_settings=CONTEXT)
+@click.argument("ident", metavar="[ID]", required=False)
+@click.option("--as-of", "as_of", metavar="DATE|today",
+              help="Decide the request as if filed on DATE (today: under what is in force now, with what the "
+                   "communities carry now) and show it beside the logged decision, reason by reason.")
+@click.option("--all", "every", is_flag=True, help="Replay every decision of the log (optionally --city); "
+                                                    "exit 1 if any is not reproduced.")
+@click.option("--city", help="With --all: only this city's decisions.")
+@click.option("--since", metavar="DATE", help="With --ruleset: decisions for requests dated on or after DATE.")
+@click.option("--ruleset", "ref", metavar="CITY@VERSION",
+              help="Impact analysis: decide the city's decisions since --since again under this version and "
+                   "list what would change, per district.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@db_option
+def replay(ident, as_of, every, city, since, ref, fmt, db_url):
+    """申诉复核: decide a logged request again and compare it with the logged decision.
+
+    \b
+    Without options, the request is decided against the ruleset version in force on its date,
+    with what its communities carried when it was logged; it must reproduce the logged
+    decision exactly (exit 0). Otherwise each difference is named with its cause — another
+    version is now in force on that date, the version's file changed (sha256), or the code
+    changed the procedure — and the exit status is 1.
+
+    \b
+    Examples:
+      zhunru log replay qx-2021-007
+      zhunru log replay qx-2021-007 --as-of today
+      zhunru log replay --all
+      zhunru log replay --since 2021-01-01 --ruleset bijie@2024.1     # before publishing a version
+    """
+    import datetime as dt
+
+    from zhunru.app import Zhunru
+    from zhunru.log import replay as replays
+    from zhunru.office.workdays import today_in_china
+
+    chosen = [bool(ident), every, bool(ref)]
+    if sum(chosen) != 1:
+        raise InputError("ID: give one logged decision (ID), or --all, or --ruleset CITY@VERSION with --since")
+    if ref and not since:
+        raise InputError("--since: the impact analysis needs the first request date to look at")
+    if (since and not ref) or (city and not every) or (as_of and not ident):
+        raise InputError("--since goes with --ruleset, --city with --all, --as-of with an ID")
+    day = today_in_china() if as_of == "today" else _date(as_of, "--as-of")
+    with Zhunru(db=db_url) as zhunru:
+        if ident:
+            result = replays.replay(zhunru, ident, day)
+            if fmt == "json":
+                click.echo(dump_json(result.as_dict()))
+            else:
+                _print_replay(result, day)
+            sys.exit(0 if result.same or day else 1)
+        if every:
+            count, failed = 0, []
+            for result in replays.replay_all(zhunru, zhunru.rulesets.city_id(city) if city else None):
+                count += 1
+                if not result.same:
+                    failed.append(result.as_dict())
+            if fmt == "json":
+                click.echo(dump_json({"replayed": count, "reproduced": count - len(failed), "not_reproduced": failed[:100]}))
+            else:
+                click.echo(f"重放 replayed: {count}; 复现 reproduced: {count - len(failed)}")
+                for f in failed[:20]:
+                    click.echo(f"  row {f['seq']} {printable(f['request_id'])}: {printable(f['differences'][0])}")
+            sys.exit(1 if failed else 0)
+        data = replays.impact(zhunru, ref, _date(since, "--since"))
+        if fmt == "json":
+            click.echo(dump_json(data))
+            return
+        click.echo(f"{data['ruleset']}: {data['decisions']} decisions since {data['since']}, "
+                   f"{sum(sum(c.values()) for c in data['per_district'].values())} district changes")
+        for district, counts in sorted(data["per_district"].items()):
+            click.echo(f"  {printable(district)}: " + "; ".join(f"{k} ×{v}" for k, v in sorted(counts.items())))
+
+
+def _date(value, option):
+    from .common import parse_date
+
+    return parse_date(value, option)
+
+
+def _print_replay(result, as_of) -> None:
+    from zhunru.messages import OUTCOMES
+
+    logged, again = result.logged, result.again
+    click.echo(f"#{result.seq} {printable(result.request_id)}  ({result.decision_id})")
+    click.echo(f"  记录 logged: {OUTCOMES[logged['outcome']][0]} {logged['outcome']} "
+               f"[{logged['ruleset']['id']}@{logged['ruleset']['version']}]")
+    label = f"{as_of} 重新决定 decided again" if as_of else "重放 replayed"
+    click.echo(f"  {label}: {OUTCOMES[again['outcome']][0]} {again['outcome']} "
+               f"[{again['ruleset']['id']}@{again['ruleset']['version']}]")
+    if result.same:
+        click.echo("  完全一致 reproduced exactly" if not as_of else "  结论与理由未变 unchanged, reason by reason")
+        return
+    for line in result.differences:
+        click.echo(f"  - {printable(line)}")
+
+
 @log.command("protect", context_settings=CONTEXT)
 @click.option("--app-role", metavar="NAME", help="Also make (or update) a login role for the service and the CLI "
                                                   "that may only read and append to the log tables.")

@@ -165,14 +165,25 @@ class Engine:
         return book.commissioned[0]
 
     # -- the procedure ---------------------------------------------------------------------
-    def evaluate(self, request: Request, standing: Standing | None = None) -> Decision:
-        """Decide one request: its facts, the procedure's answer for them, its reasons."""
-        prepared = self._prepare(request, standing)
+    def evaluate(self, request: Request, standing: Standing | None = None, book: Book | None = None) -> Decision:
+        """Decide one request: its facts, the procedure's answer for them, its reasons. `book`:
+        a given ruleset version's book instead of the one in force on the request's date
+        (appeal replay and impact analysis, log/replay.py)."""
+        prepared = self._prepare(request, standing, book)
         return self._finish(prepared, *self.procedure.decide(prepared.facts))
 
-    def _prepare(self, request: Request, standing: Standing | None) -> "_Prepared":
+    def book_of(self, ref: str, on) -> Book:
+        """The book of ruleset version `city@version` (its parents as in force on `on`)."""
+        leaf = self.registry.by_ref(ref)
+        chain = self.registry.chain(leaf, on)
+        key = tuple(r.ref for r in chain)
+        if key not in self._books:
+            self._books[key] = compile_book(chain)
+        return self._books[key]
+
+    def _prepare(self, request: Request, standing: Standing | None, book: Book | None = None) -> "_Prepared":
         """Steps 1–2 of the procedure and the facts the rules decide on."""
-        book = self.book_for(request.city, request.date)
+        book = book or self.book_for(request.city, request.date)
         kind = request.kind
         entry = book.lookup(kind, request.matter)
         matter_name = entry.item.name if entry else request.matter
