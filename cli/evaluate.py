@@ -242,6 +242,8 @@ def _parse_line(number: int, raw: bytes | None):
         raise InputError(f"line {number}: not valid JSON ({exc.msg}, column {exc.colno})") from None
     except RecursionError:
         raise InputError(f"line {number}: nested too deeply") from None
+    except ValueError:  # an integer of more than 4300 digits
+        raise InputError(f"line {number}: a number with thousands of digits (no field holds one)") from None
 
 
 def _one_line(message: str) -> str:
@@ -276,6 +278,18 @@ def _evaluate_batch(file, db_url, on, keep_going, fail_on, no_log, attach, fmt, 
                         _emit(decision, fmt, lang, True)
             except _Stop as stop:
                 raise InputError(_stopped(stop, decided, batch.line_of(decided, stop.first_line), no_log)) from None
+            except InputError as exc:
+                if exc.exit_code != 4 or not decided:
+                    raise
+                # the log failed mid-run: say what the decisions printed before it are now
+                from zhunru.log.store import LogFileLost
+
+                line = batch.line_of(decided, decided + 1)
+                before = (f"the {_plural(decided, 'decision')} printed before line {line} went to the removed "
+                          "file and are lost with it" if isinstance(exc, LogFileLost) else
+                          f"the {_plural(decided, 'decision')} printed before line {line} were logged")
+                failure = type(exc)(f"{_one_line(str(exc))}; {before}")
+                raise failure from None
     finally:
         app.close()
     if batch.bad:

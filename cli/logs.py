@@ -17,10 +17,10 @@ def log():
     """The decision log (决策日志): append-only, hash-chained."""
 
 
-def _open(db_url):
+def _open(db_url, read_only: bool = False):
     from zhunru.log.store import DecisionLog
 
-    return DecisionLog(db_url)
+    return DecisionLog(db_url, read_only=read_only)
 
 
 def _row(entry) -> dict:
@@ -36,7 +36,7 @@ def _row(entry) -> dict:
 @db_option
 def list_(limit, city, outcome, fmt, lang, db_url):
     """List the newest log entries."""
-    store = _open(db_url)
+    store = _open(db_url, read_only=True)
     rows = [_row(e) for e in store.entries(limit=limit, city=city, outcome=outcome)]
     if fmt == "json":
         click.echo(dump_json(rows))
@@ -54,7 +54,7 @@ def list_(limit, city, outcome, fmt, lang, db_url):
 @db_option
 def show(ident, fmt, lang, db_url):
     """Show one entry by decision id, request id or row number, with its attachments."""
-    store = _open(db_url)
+    store = _open(db_url, read_only=True)
     entry = store.find(ident)
     if entry is None:
         raise InputError(f"ID: no log entry {ident!r}")
@@ -120,7 +120,7 @@ def verify(sources, keys, since_checkpoint, fmt, db_url):
     trusted = {k.strip().lower() for k in keys} or None
     if trusted and any(len(k) != 64 or any(c not in "0123456789abcdef" for c in k) for k in trusted):
         raise InputError("--key: a public key is 64 hex digits (zhunru log key)")
-    store = _open(db_url)
+    store = _open(db_url, read_only=True)
     since = None
     if since_checkpoint:
         since = store.latest_checkpoint(checkpoints.public_hex(checkpoints.signing_key(create=False)))

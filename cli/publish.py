@@ -14,10 +14,10 @@ from .common import CONTEXT, db_option, dump_json, parse_date
 
 @contextlib.contextmanager
 def _log(db_url):
-    """The decision log, closed afterwards (a PostgreSQL connection is not left to the GC)."""
+    """The decision log, read only, closed afterwards (a PostgreSQL connection is not left to the GC)."""
     from zhunru.log.store import DecisionLog
 
-    store = DecisionLog(db_url)
+    store = DecisionLog(db_url, read_only=True)
     try:
         yield store
     finally:

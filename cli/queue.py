@@ -11,10 +11,10 @@ from .common import CONTEXT, db_option, dump_json, output_options, parse_date
 from .render import printable
 
 
-def _log(db_url):
+def _log(db_url, read_only: bool = False):
     from zhunru.log.store import DecisionLog
 
-    return DecisionLog(db_url)
+    return DecisionLog(db_url, read_only=read_only)
 
 
 @click.command("queue", context_settings=CONTEXT)
@@ -42,7 +42,7 @@ def queue(city, as_of, fmt, lang, db_url):
     from zhunru.office.queue import queue as build
 
     today = parse_date(as_of, "--as-of")
-    log = _log(db_url)
+    log = _log(db_url, read_only=True)
     try:
         _print(build(log, today=today, city=city), fmt, lang)
     finally:

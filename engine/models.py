@@ -18,6 +18,7 @@ Verdict = Literal["must_issue", "may_issue", "must_not_issue", "unknown"]
 
 # Strict types, yet a date may arrive as an ISO string (JSON has no date type): strict mode is
 # relaxed per field where JSON cannot carry the type.
+MAX_COUNT = 2_000_000_000  # people, households: what every backend stores as an integer (PostgreSQL INTEGER)
 _input = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
 Name = Field(..., min_length=1, max_length=200)
 
@@ -35,8 +36,8 @@ class Community(BaseModel):
     code: str | None = Field(None, max_length=64)
     district: str | None = Field(None, max_length=200)
     street: str | None = Field(None, max_length=200)
-    population: StrictInt | None = Field(None, ge=0)
-    households: StrictInt | None = Field(None, ge=0)
+    population: StrictInt | None = Field(None, ge=0, le=MAX_COUNT)
+    households: StrictInt | None = Field(None, ge=0, le=MAX_COUNT)
 
     @model_validator(mode="before")
     @classmethod
@@ -85,7 +86,7 @@ class Request(BaseModel):
     matter: str = Name
     communities: list[Community] = Field(default_factory=list, max_length=10000)
     funding: Funding | None = None
-    personnel: StrictInt = Field(0, ge=0)
+    personnel: StrictInt = Field(0, ge=0, le=MAX_COUNT)
     basis: str | None = Field(None, max_length=2000)
     reported_by: Reporter | None = None
 

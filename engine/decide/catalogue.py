@@ -18,7 +18,10 @@ import hashlib
 from zhunru.decide.procedure import procedure
 from zhunru.rulebook import cache as ruleset_cache
 from zhunru.messages import reason_message
+from zhunru.errors import RulesetError
+from zhunru.rulebook.cache import MAX_SOURCE_BYTES
 from zhunru.rulebook.normalize import certificate_name, closest, normalize
+from zhunru.safe_io import read_regular
 
 KIND = "certificate"
 VERDICTS = {"duty": "must_issue", "allowed": "may_issue", "forbidden": "must_not_issue"}
@@ -33,7 +36,8 @@ def snapshot_key(city: str, on: dt.date) -> str | None:
         if not root.is_dir():
             continue
         for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".pyc"):
-            digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+            raw = read_regular(path, MAX_SOURCE_BYTES, str(path), RulesetError)
+            digest.update(str(path).encode() + b"\0" + raw + b"\0")
     return digest.hexdigest()
 
 

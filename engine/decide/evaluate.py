@@ -47,6 +47,8 @@ def parse_request_json(text: str | bytes) -> Request:
         raise MalformedInput(f"request: not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})") from None
     except (UnicodeDecodeError, RecursionError):
         raise MalformedInput("request: not valid JSON (bad encoding or nested too deeply)") from None
+    except ValueError:  # Python refuses to convert an integer of more than 4300 digits
+        raise MalformedInput("request: a number with thousands of digits (no field holds one)") from None
     return parse_request(data)
 
 

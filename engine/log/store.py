@@ -153,17 +153,15 @@ def chain_hash(seq: int, prev: str, digest: bytes) -> str:
 
 def file_attachment(path: str, amount: Decimal, source: str, document: str | None = None) -> dict:
     """An attachment record for a file given with --attach: its path, size and sha256."""
+    from zhunru.safe_io import digest_regular
+
     p = Path(path)
-    try:
-        digest = hashlib.sha256()
-        with p.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        size = p.stat().st_size
-    except OSError as exc:
-        raise InputError(f"--attach: cannot read {path} ({exc.strerror})") from None
+    size, digest = digest_regular(p, MAX_ATTACHMENT, "--attach")  # a FIFO or /dev/zero is refused, not read
     return {"amount": str(amount), "source": source, "document": document, "kind": "file",
-            "path": str(p.resolve()), "size": size, "sha256": digest.hexdigest()}
+            "path": str(p.resolve()), "size": size, "sha256": digest}
+
+
+MAX_ATTACHMENT = 512 * 1024 * 1024  # the funding document's file: hashed, not stored
 
 
 def default_url() -> str:
@@ -181,6 +179,9 @@ def normalise_url(url: str) -> str:
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     if "://" not in url:  # a plain file path
         return f"sqlite:///{Path(url).expanduser().resolve()}"
+    scheme = url.split("://", 1)[0]
+    if scheme not in ("sqlite", "postgresql+psycopg"):
+        raise InputError(f"--db: {scheme!r} is not supported (sqlite:///PATH, a file path, or postgresql://…)")
     return url
 
 
@@ -202,6 +203,11 @@ class LogError(InputError):
     """The log cannot be written or read (read-only, disk full, unreachable server)."""
 
     exit_code = 4
+
+
+class LogFileLost(LogError):
+    """The SQLite file was deleted or replaced while this process wrote to it: what it wrote
+    went to the old file (gone with it), not to the file now at the path."""
 
 
 class CapConflict(Exception):
@@ -244,13 +250,18 @@ class DecisionLog:
     """The log at `url`. Thread-safe: appends from many threads are committed together (group
     commit: whoever finds no commit under way takes every waiting append into one transaction)."""
 
-    def __init__(self, url: str | None = None):
+    def __init__(self, url: str | None = None, read_only: bool = False):
+        """`read_only`: for commands that only read (list, show, verify, queue, notice, publish,
+        report): a missing SQLite file is an error, not a new empty log in new folders, and a
+        log on a read-only file or medium can still be read."""
         self.url = normalise_url(url or default_url())
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
             path = self.url.split(":///", 1)[1] if ":///" in self.url else ""
             path = path.removeprefix("file:").split("?", 1)[0]  # a URI such as file:x.sqlite?mode=ro
-            if path and path != ":memory:":
+            if read_only and path and path != ":memory:" and not Path(path).is_file():
+                raise InputError(f"--db: no log at {path} (check the path; the first logged decision makes one)")
+            if path and path != ":memory:" and not read_only:
                 try:
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
@@ -265,6 +276,9 @@ class DecisionLog:
         self._committing = False
         self._last_group = 1
         self._writer = Writer(self.engine, self.is_sqlite, ADVISORY_LOCK, STORED_FIELDS)
+        self._file = None
+        if read_only and self._readable():
+            return  # nothing to create or upgrade: the reader is all it needs
         try:
             with self.engine.begin() as conn:
                 self._lock(conn)  # concurrent first runs would race to CREATE TABLE
@@ -274,6 +288,36 @@ class DecisionLog:
                     _upgrade(conn)
         except OperationalError as exc:
             raise LogError(f"--db: cannot open the log at {self.display_url} ({_short(exc)})") from None
+        self._file = self._identity()  # checked at every commit: a deleted or swapped file is noticed
+
+    def _identity(self) -> tuple[str, int, int] | None:
+        if not self.is_sqlite:
+            return None
+        path = self.url.split(":///", 1)[1].removeprefix("file:").split("?", 1)[0] if ":///" in self.url else ""
+        if not path or path == ":memory:":
+            return None
+        try:
+            found = os.stat(path)
+        except OSError:
+            return (path, -1, -1)
+        return (path, found.st_dev, found.st_ino)
+
+    def _check_file(self) -> None:
+        if self._file is not None and self._identity() != self._file:
+            raise LogFileLost(f"--db: the log file {self._file[0]} was deleted or replaced while this run wrote "
+                              "to it; what this run logged went to the removed file and is not in the file now at "
+                              "that path; nothing more was written")
+
+    def _readable(self) -> bool:
+        """Every table of the current format is there (so a reader needs no writes)."""
+        from sqlalchemy import inspect
+
+        try:
+            with self.reader.connect() as conn:
+                inspector = inspect(conn)
+                return all(inspector.has_table(t.name) for t in TABLES) and not _needs_upgrade(conn)
+        except SQLAlchemyError as exc:
+            raise LogError(f"--db: cannot read the log at {self.display_url} ({_short(exc)})") from None
 
     @property
     def display_url(self) -> str:
@@ -346,6 +390,7 @@ class DecisionLog:
         (CapConflict), the others are written. Runs in one thread at a time (see append)."""
         writer = self._writer
         try:
+            self._check_file()
             records = [r for job in group for r in job.records]
             cur, (seq, prev), logged = writer.begin({column: sorted({r.entry[column] for r in records if r.entry.get(column)})
                                                      for column in ("decision_key", "act_key")})
@@ -382,6 +427,7 @@ class DecisionLog:
                 if rows:
                     writer.set_head(cur, seq, prev)
                 writer.commit(cur)  # in the same round trip on PostgreSQL
+            self._check_file()  # committed to a file someone removed meanwhile: say so, do not report success
         except BaseException as exc:  # noqa: BLE001 - every waiting caller must hear of it
             writer.rollback()
             if _is_db_error(exc):

@@ -104,12 +104,19 @@ def _python_files(folder: str, prefix: str, found: list[tuple[str, str]]) -> Non
                 _python_files(entry.path, prefix + entry.name + "/", found)
 
 
+MAX_SOURCE_BYTES = 16 * 1024 * 1024  # a ruleset file or one of its source documents
+
+
 def city_key(files: list[Path]) -> str:
     """Key of a city's validated rulesets: the code, its ruleset files and their sources."""
     digest = hashlib.sha256(f"rulesets|{code_hash()}".encode())
+    from zhunru.errors import RulesetError
+    from zhunru.safe_io import read_regular
+
     sources = sorted({p for f in files for p in (f.parent / "sources").glob("*") if p.is_file()})
     for path in [*files, *sources]:
-        digest.update(str(path.resolve()).encode() + b"\0" + path.read_bytes() + b"\0")
+        raw = read_regular(path, MAX_SOURCE_BYTES, str(path), RulesetError)
+        digest.update(str(path.resolve()).encode() + b"\0" + raw + b"\0")
     return digest.hexdigest()
 
 

@@ -89,13 +89,9 @@ else:
 
 def read_yaml(path: Path, limit: int = MAX_RULESET_BYTES):
     """Parse a YAML file safely; raise RulesetError with a one-line message."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise RulesetError(f"{path}: cannot read ({exc.strerror})") from None
-    if size > limit:
-        raise RulesetError(f"{path}: file is {size} bytes, over the limit of {limit}")
-    raw = path.read_bytes()
+    from zhunru.safe_io import read_regular
+
+    raw = read_regular(path, limit, str(path), RulesetError)  # not a FIFO, not /dev/zero, not past the limit
     return parse_yaml(raw, str(path)), raw
 
 
