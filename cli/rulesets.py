@@ -127,8 +127,11 @@ def _show_concordance(item, versions, fmt) -> None:
 
 @ruleset.command("validate", context_settings=CONTEXT)
 @click.argument("path", type=click.Path(path_type=Path))
+@click.option("--as-of", "as_of", metavar="DATE|today",
+              help="Also fail a version in force on DATE that still quotes a source a revision replaced by then "
+                   "(`superseded_on` in its sources:).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def validate(path, fmt):
+def validate(path, as_of, fmt):
     """Validate ruleset files: a file, a city folder, or a folder of cities.
 
     \b
@@ -141,9 +144,12 @@ def validate(path, fmt):
     <city>/cases/ names each version (`ruleset: city@version`) with at least one case.
     Exit 0 when valid; 1 with one line per problem: FILE: CLAUSE-or-field: what is wrong.
     """
+    from zhunru.office.workdays import today_in_china
     from zhunru.rulebook.validate import validate_path
 
-    problems, count = validate_path(path)
+    from .common import parse_date
+
+    problems, count = validate_path(path, today_in_china() if as_of == "today" else parse_date(as_of, "--as-of"))
     if fmt == "json":
         click.echo(dump_json({"files": count, "problems": [p.__dict__ for p in problems]}))
     else:

@@ -45,6 +45,10 @@ REASONS = {
     "SOURCE_DRAFT": ("所依据的《{document}》为征求意见稿,不是正式生效的文件:本决定仅供参考。",
                      "The decision rests on '{document}', a consultation draft (征求意见稿), not an adopted text: "
                      "it is advisory."),
+    "SOURCE_SUPERSEDED": ("所依据的《{document}》已于 {on} 被修订({by}),本规则集尚未按修订后的条文更新:"
+                          "所引条文为修订前的文本,不是现行法律的表述。",
+                          "The decision cites '{document}', which a revision replaced on {on} ({by}); the ruleset "
+                          "has not caught up: the text quoted is the old one, not the law in force."),
     "SOURCE_PROPOSAL": ("所依据的《{document}》为建议案,不是正式生效的文件:本决定仅供参考。",
                         "The decision rests on '{document}', a proposal (建议案), not an adopted text: it is advisory."),
     "PROPOSAL_ADVISORY": ("本规则集状态为「{status}」,不是正式生效的规定:本决定仅供参考。",
@@ -110,7 +114,7 @@ def cite(source: dict, title: str | None = None) -> str:
 # together where the reason is shown, in the language asked for: the message of its code with
 # its values, followed by the clause's own text (except for these notes, which stand alone).
 WITHOUT_CLAUSE_TEXT = frozenset({"LIST_PARTIAL_UNFUNDED", "NO_FUNDING_STANDARD", "PROPOSAL_ADVISORY", "VERSION_ENDED",
-                                 "SOURCE_DRAFT", "SOURCE_PROPOSAL"})
+                                 "SOURCE_DRAFT", "SOURCE_PROPOSAL", "SOURCE_SUPERSEDED"})
 
 
 def reason_message(reason: dict, lang: str = "zh", clause_text=None) -> str:

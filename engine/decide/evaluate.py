@@ -234,6 +234,8 @@ class Engine:
         not_binding = self._not_binding(book, reasons)
         for document, status, clause_id in not_binding:
             reasons.append(self._reason(book, f"SOURCE_{status.upper()}", clause_id, document=document))
+        for document, on, by, clause_id in self._superseded(book, reasons, request.date):
+            reasons.append(self._reason(book, "SOURCE_SUPERSEDED", clause_id, document=document, on=on, by=by))
         ended = ended_on(book.leaf, request.date)
         if ended is not None:
             reasons.append(self._reason(book, "VERSION_ENDED", reasons[0].clause.rsplit("#", 1)[1],
@@ -251,6 +253,24 @@ class Engine:
             ruleset=RulesetRef(id=book.leaf.ruleset.id, version=book.leaf.ruleset.version, sha256=book.sha256),
             advisory=book.advisory or ended is not None or bool(not_binding), verdict=verdict,
             suggestions=[] if entry else self._suggest(book, kind, request.matter))
+
+    def _superseded(self, book: Book, reasons: list[Reason], on) -> list[tuple[str, str, str, str]]:
+        """(title, day, revision, clause id) of each source a reason's clause cites that a
+        revision replaced on or before `on`, once per source: the ruleset has not caught up."""
+        found: dict[str, tuple[str, str, str, str]] = {}
+        for reason in reasons:
+            clause_id = reason.clause.rsplit("#", 1)[1]
+            if clause_id not in book.clauses:
+                continue
+            clause, origin = book.clause(clause_id)
+            cited = clause.source.document or clause.source.law
+            if cited is None or cited in found:
+                continue
+            for doc in origin.ruleset.sources:
+                if (doc.superseded_on is not None and doc.superseded_on <= on
+                        and cited in (doc.document, doc.law)):
+                    found[cited] = (doc.title, doc.superseded_on.isoformat(), doc.superseded_by or "", clause_id)
+        return list(found.values())
 
     def _not_binding(self, book: Book, reasons: list[Reason]) -> list[tuple[str, str, str]]:
         """(document title, status, clause id) of each draft or proposal document a reason's

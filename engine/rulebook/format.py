@@ -169,6 +169,9 @@ class SourceDoc(Strict):
     title: str
     status: Status = Field("in_force", description="in_force; draft (征求意见稿) or proposal (建议案): a decision "
                                                    "resting on a clause quoting it is advisory and names it")
+    superseded_on: dt.date | None = Field(None, description="the day a revision replaced this text: a decision "
+                                                            "dated on or after it that cites it says so")
+    superseded_by: str | None = Field(None, description="the revision (title, date) that replaced it")
     note: str | None = None
 
 

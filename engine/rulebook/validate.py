@@ -44,8 +44,9 @@ def ruleset_files(path: Path) -> list[Path]:
     return files
 
 
-def validate_path(path: Path) -> tuple[list[Problem], int]:
-    """(problems, number of ruleset files checked)."""
+def validate_path(path: Path, as_of=None) -> tuple[list[Problem], int]:
+    """(problems, number of ruleset files checked). `as_of`: also fail a version in force on
+    that day that still quotes a source a revision replaced on or before it."""
     files = ruleset_files(path)
     problems: list[Problem] = []
     loaded: list[LoadedRuleset] = []
@@ -70,9 +71,27 @@ def validate_path(path: Path) -> tuple[list[Problem], int]:
             elif chain is not None:
                 problems.extend(chain_problems(chain))
     problems.extend(case_problems(loaded))
+    if as_of is not None:
+        problems.extend(superseded_problems(loaded, as_of))
     order = {str(f): i for i, f in enumerate(files)}
     problems.sort(key=lambda p: order.get(p.file, len(order)))  # stable: file order, then check order
     return problems, len(files)
+
+
+def superseded_problems(loaded: list[LoadedRuleset], as_of) -> list[Problem]:
+    """Versions in force on `as_of` whose `sources:` name a text superseded by then."""
+    out = []
+    for item in loaded:
+        r = item.ruleset
+        if not (r.effective_from <= as_of and (r.effective_to is None or as_of < r.effective_to)):
+            continue
+        for i, doc in enumerate(r.sources):
+            if doc.superseded_on is not None and doc.superseded_on <= as_of:
+                out.append(Problem(str(item.path), f"sources[{i}]",
+                                   f"{doc.title!r} was superseded on {doc.superseded_on} "
+                                   f"({doc.superseded_by or 'revised'}), and this version is in force on {as_of}: "
+                                   "quote the revised text in a new version"))
+    return out
 
 
 def _with_siblings(versions: list[LoadedRuleset]) -> list[LoadedRuleset]:
