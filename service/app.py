@@ -329,8 +329,9 @@ def decide_body(zhunru, body: bytes, log: bool, lang: str, account=None) -> dict
     return decide_request(zhunru, parse_request_json(body), log, lang, account)
 
 
-def decide_request(zhunru, raw, log: bool, lang: str, account=None) -> dict:
-    """Decide (and, with `log`, log) one request — a dict or a parsed Request — as `account`."""
+def decide_request(zhunru, raw, log: bool, lang: str, account=None, attachments: list[dict] | None = None) -> dict:
+    """Decide (and, with `log`, log) one request — a dict or a parsed Request — as `account`,
+    with `attachments` (file records: name, size, sha256) logged beside its funding."""
     from zhunru.decide.evaluate import parse_request
     from zhunru.models import Request
     from zhunru.office.accounts import may_file
@@ -338,7 +339,7 @@ def decide_request(zhunru, raw, log: bool, lang: str, account=None) -> dict:
     request = raw if isinstance(raw, Request) else parse_request(raw)
     if log and account is not None:
         may_file(account, request.department.name, request.reported_by.community if request.reported_by else None)
-    decision = next(zhunru.decide([request], log=log))
+    decision = next(zhunru.decide([request], log=log, attachments=attachments))
     return decision.shown(lang)
 
 

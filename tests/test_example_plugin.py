@@ -119,3 +119,34 @@ def test_pip_installed_example_plugs_in_through_the_entry_point(tmp_path):
     tested = zhunru("ruleset", "test", rulesets)
     assert tested.returncode == 0, tested.stdout
     assert "5 passed, 0 failed" in tested.stdout
+
+    # `pip install . && zhunru serve --demo` serves the pages from the installed package (templates included)
+    import re
+    import socket
+    import time
+    import urllib.parse
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([str(bindir / "zhunru"), "serve", "--demo", "--port", str(port)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        first = server.stdout.readline() + server.stdout.readline()
+        assert re.search(r"password for every account: demo-\w+", first), first
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(base + "/login", timeout=5) as response:
+                    login = response.read().decode()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert "qxg-office" in login and "演示账号" in login
+        query = urllib.parse.urlencode({"text": "居住证明", "city": "毕节"})
+        with urllib.request.urlopen(f"{base}/certificates?{query}", timeout=30) as response:
+            assert "社区不应出具此证明" in response.read().decode()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -16,7 +16,7 @@ import urllib.request
 import uuid
 
 import web
-from web import click_and_wait, login, screenshot
+from web import click_and_wait as follow, login, screenshot
 
 demo, browser = web.demo, web.browser  # web.py's fixtures: `zhunru serve --demo` (per module), Chromium
 
@@ -93,25 +93,6 @@ def logged_rows(demo) -> int:
     return Client(demo.base, "admin", demo.password).json("/api/v1/log/verify")["checked"]
 
 
-def submit(driver, button) -> None:
-    """web.click_and_wait for a form's submit button. chromedriver may report the click as failed
-    ("Node with given id does not belong to the document") when the form's answer has already
-    replaced the page: the form was sent, so that error is ignored and the new page awaited."""
-    from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    page = driver.find_element(By.TAG_NAME, "html")
-    try:
-        button.click()
-    except WebDriverException as exc:
-        if "does not belong to the document" not in str(exc):
-            raise
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
-    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
-
-
 def text_of(body: str, ident: str) -> str:
     found = re.search(rf'<(\w+)[^>]*\bid="{ident}"[^>]*>(.*?)</\1>', body, re.DOTALL)
     assert found, f"no #{ident}"
@@ -145,7 +126,7 @@ def test_department_files_a_funded_off_list_task_and_lands_on_its_decision(demo,
     browser.find_element(By.ID, "source").send_keys("区财政")
     browser.find_element(By.ID, "document").send_keys("七财发〔2026〕30号")
     browser.find_element(By.ID, "attachment").send_keys(str(notice))
-    submit(browser, browser.find_element(By.ID, "submit"))
+    follow(browser, browser.find_element(By.ID, "submit"))
     assert "/decisions/" in browser.current_url, browser.find_element(By.TAG_NAME, "main").text
 
     decision_id = browser.current_url.rsplit("/", 1)[1]
@@ -170,7 +151,7 @@ def test_department_files_a_funded_off_list_task_and_lands_on_its_decision(demo,
     browser.get(demo.base + "/requests")
     first = browser.find_element(By.CSS_SELECTOR, "table#requests tbody tr")
     assert "社区防汛物资清点" in first.text and "须经审批" in first.text and "待审批" in first.text
-    click_and_wait(browser, first.find_element(By.CSS_SELECTOR, f"a[href='/decisions/{decision_id}']"))
+    follow(browser, first.find_element(By.CSS_SELECTOR, f"a[href='/decisions/{decision_id}']"))
     assert browser.current_url.endswith(f"/decisions/{decision_id}")
 
 
@@ -186,7 +167,7 @@ def test_an_upload_over_the_limit_is_refused_with_a_clear_message_in_chromium(de
     browser.find_element(By.ID, "matter").send_keys("社区防汛物资清点")
     browser.find_element(By.CSS_SELECTOR, "input[name=community][value='QX-001']").click()
     browser.find_element(By.ID, "attachment").send_keys(str(big))
-    submit(browser, browser.find_element(By.ID, "submit"))  # the 413 page, not a reset connection
+    follow(browser, browser.find_element(By.ID, "submit"))  # the 413 page, not a reset connection
     problem = browser.find_element(By.CSS_SELECTOR, ".problem").text
     assert problem.startswith("附件:文件过大") and "2.0 MiB" in problem
     assert logged_rows(demo) == before

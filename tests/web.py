@@ -157,12 +157,20 @@ def login(driver, base: str, name: str, password: str) -> None:
 
 
 def click_and_wait(driver, element, timeout: float = 30) -> None:
-    """Click something that loads a new page, and wait until the old page is gone."""
+    """Click something that loads a new page, and wait until the old page is gone.
+    chromedriver sometimes reports such a click as failed ("Node with given id does not belong
+    to the document") because the new page already replaced the old one: the click was made,
+    so that one error is ignored and the new page awaited."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     page = driver.find_element("tag name", "html")
-    element.click()
+    try:
+        element.click()
+    except WebDriverException as exc:
+        if "does not belong to the document" not in str(exc):
+            raise
     WebDriverWait(driver, timeout).until(expected_conditions.staleness_of(page))
     WebDriverWait(driver, timeout).until(lambda d: d.execute_script("return document.readyState") == "complete")
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import approvals, apply, batch, certificates, community, published, report, rulesets, session
+from . import approvals, apply, batch, certificates, community, published, registry, report, rulesets, session
 from .common import error_page, form, page
 
 router = APIRouter(include_in_schema=False)
-for module in (session, certificates, apply, batch, approvals, community, published, report, rulesets):
+for module in (session, certificates, apply, batch, approvals, community, published, report, rulesets, registry):
     router.include_router(module.router)
 
 __all__ = ["router", "page", "form", "error_page"]

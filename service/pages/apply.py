@@ -104,7 +104,7 @@ async def apply(request: Request):
     try:
         raw, funding = await run_in_threadpool(_request, zhunru, values, picked, streets)
         attachments = [await _attachment(upload, funding)] if upload is not None else []
-        shown = await run_in_threadpool(decide_request, _Attaching(zhunru, attachments), raw, True, "zh", account)
+        shown = await run_in_threadpool(decide_request, zhunru, raw, True, "zh", account, attachments)
     except InputError as exc:
         if status_of(exc) != 422:  # another department's name (403), the log down (503): the error page
             raise
@@ -219,18 +219,6 @@ async def _attachment(upload, funding: dict | None) -> dict:
     return {"amount": funding["amount"] if funding else "0", "source": funding["source"] if funding else "attachment",
             "document": funding.get("document") if funding else None, "kind": "file", "path": name,
             "size": size, "sha256": digest.hexdigest()}
-
-
-class _Attaching:
-    """The service's Zhunru with the uploaded file's record attached to what it logs:
-    `decide_request` (parsing and the may-file check, in one place for the API and the pages)
-    takes no attachments of its own."""
-
-    def __init__(self, zhunru, attachments: list[dict]):
-        self._zhunru, self._attachments = zhunru, attachments
-
-    def decide(self, requests, **options):
-        return self._zhunru.decide(requests, attachments=self._attachments, **options)
 
 
 def _chinese(exc: InputError) -> str:
