@@ -165,7 +165,7 @@ def publish(district, out_dir, start, end, fmt, xlsx, db_url):
 @click.option("--ruleset-compare", "refs", nargs=2, metavar="CITY@V1 CITY@V2",
               help="Before/after: decisions made under two ruleset versions.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Also write report.html (table and chart), report.json and report.svg here.")
+              help="Also write report.html (table and chart), report.json, report.svg and report.xlsx here.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @db_option
 def report(district, start, end, spans, refs, out_dir, fmt, db_url):
@@ -208,6 +208,7 @@ def report(district, start, end, spans, refs, out_dir, fmt, db_url):
             (out_dir / "report.json").write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
             (out_dir / "report.svg").write_text(reports.chart(data), encoding="utf-8")
             (out_dir / "report.html").write_text(reports.to_html(data), encoding="utf-8")
+            (out_dir / "report.xlsx").write_bytes(reports.to_xlsx(data))
         except OSError as exc:
             raise InputError(f"--out: cannot write to {out_dir} ({exc.strerror})") from None
     if fmt == "json":

@@ -107,12 +107,24 @@ def test_html_report_in_chromium(tour, tmp_path):
     assert [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "label"] == ["洪山社区", "麻园社区"]
     assert [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "total"] == ["4", "3"]
     assert json.loads((out / "report.json").read_text(encoding="utf-8"))["districts"][0]["total"] == 5
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(out / "report.xlsx").active
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert rows[0][:4] == ["区(县)", "街道", "社区", "履职事项"] and rows[1][0] == QX
+    assert [r[2] for r in rows[2:]] == ["洪山社区", "麻园社区"]
     dom = dump_dom(out / "report.html", tmp_path)
     assert "<svg" in dom and 'class="community"' in dom and "麻园社区" in dom
 
 
 def test_empty_log_reports_nothing(tmp_path):
-    result = zhunru("report", "--db", f"sqlite:///{tmp_path / 'log.sqlite'}")
+    from zhunru.log.store import DecisionLog
+
+    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
+    missing = zhunru("report", "--db", url)  # a mistyped path makes no empty log
+    assert missing.exit_code == 2 and "--db: no log at" in missing.output
+    DecisionLog(url).close()
+    result = zhunru("report", "--db", url)
     assert result.exit_code == 0, result.output
     assert "empty" in result.stdout
 

@@ -244,6 +244,36 @@ def chart(data: dict) -> str:
     return stacked_bars_svg(bars, title=f"负担对比:{data['before']['label']} → {data['after']['label']}")
 
 
+XLSX_COLUMNS = ("duty", "assist", "commissioned", "nameplate", "certificate", "assessment", "meeting", "ledger",
+                "report", "posting", "total", "commissioned_funded", "commissioned_staffed_only", "funded_share",
+                "refused", "pending")
+
+
+def to_xlsx(data: dict) -> bytes:
+    """The report as a workbook: a sheet per part (the report, or before, after and change),
+    one row per district then per community; numbers as numbers, names always as text."""
+    import io
+
+    from openpyxl import Workbook
+
+    from zhunru.office.publish import xlsx_cell
+
+    book = Workbook(write_only=True)
+    parts = ([("报告", data)] if data["kind"] == "single"
+             else [("之前", data["before"]), ("之后", data["after"]), ("变化", data["delta"])])
+    for title, part in parts:
+        sheet = book.create_sheet(title)
+        sheet.append([xlsx_cell(sheet, h) for h in ("区(县)", "街道", "社区", *(LABELS[c] for c in XLSX_COLUMNS))])
+        for row in part["districts"]:
+            sheet.append([xlsx_cell(sheet, row["district"]), None, None, *(row.get(c) for c in XLSX_COLUMNS)])
+        for row in part["communities"]:
+            sheet.append([xlsx_cell(sheet, row["district"]), xlsx_cell(sheet, row.get("street") or ""),
+                          xlsx_cell(sheet, row["name"]), *(row.get(c) for c in XLSX_COLUMNS)])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
 def to_html(data: dict) -> str:
     from zhunru.office.templating import render
 

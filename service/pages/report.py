@@ -49,6 +49,18 @@ def report_page(request: Request, district: str | None = None, start: str | None
                         "before": before or "", "after": after or ""})
 
 
+@router.get("/report.xlsx")
+def report_xlsx(request: Request, district: str | None = None, start: str | None = None, end: str | None = None,
+                before: str | None = None, after: str | None = None):
+    from fastapi.responses import Response
+
+    from ..app import XLSX
+
+    data = build(request, district, start, end, before, after)
+    return Response(reports.to_xlsx(data), media_type=XLSX,
+                    headers={"Content-Disposition": "attachment; filename*=UTF-8''%E5%87%8F%E8%B4%9F%E6%8A%A5%E5%91%8A.xlsx"})
+
+
 @router.get("/report/print")
 def report_print(request: Request, district: str | None = None, start: str | None = None, end: str | None = None,
                  before: str | None = None, after: str | None = None):
