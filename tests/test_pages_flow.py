@@ -4,8 +4,6 @@ reports a demand that reached it without admission and asks for a withdrawal; th
 and cannot act. Screenshots are kept in test-artifacts/."""
 from __future__ import annotations
 
-import urllib.request
-
 import pytest
 
 from web import browser, call, click_and_wait, demo, login, logout, phone, screenshot  # noqa: F401 - fixtures
@@ -109,8 +107,6 @@ def test_the_district_office_and_the_community_in_chromium(demo, browser):
     browser.get(f"{base}/report")
     assert browser.find_elements(By.CSS_SELECTOR, "#chart svg") and "七星关区" in text(browser), text(browser)
     screenshot(browser, "report")
-    with urllib.request.urlopen(f"{base}/api/v1/health", timeout=10):
-        pass
     xlsx = browser.find_element(By.ID, "report-xlsx").get_attribute("href")
     assert xlsx.startswith(f"{base}/report.xlsx")
     browser.get(f"{base}/report?before=2026-01-01..")
