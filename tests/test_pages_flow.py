@@ -113,3 +113,22 @@ def test_the_district_office_and_the_community_in_chromium(demo, browser):
     assert "after: a comparison needs two periods" in text(browser)
     browser.get(f"{base}/report?before=..2025-12-31&after=2026-01-01..")
     assert "变化(之后 − 之前)" in text(browser)
+    browser.get(f"{base}/funding")  # read-only for the auditor: no form to record
+    assert "洪山社区" in browser.find_element(By.ID, "communities").text and not browser.find_elements(By.ID, "record")
+    logout(browser)
+
+    # 经费: the district office records an allocation; the shortfall shrinks by it
+    login(browser, base, "qxg-office", password)
+    browser.get(f"{base}/funding")
+    before = browser.find_element(By.ID, "total-shortfall").text
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element(By.ID, "community")).select_by_value("QX-001")
+    browser.find_element(By.ID, "amount").send_keys("32800")
+    browser.find_element(By.ID, "document").send_keys("毕财发〔2026〕5号")
+    click_and_wait(browser, browser.find_element(By.ID, "record"))
+    assert "已记录 QX-001 的拨款" in text(browser)
+    after = browser.find_element(By.ID, "total-shortfall").text
+    assert float(before) - float(after) == 32800
+    assert "大方县" not in browser.find_element(By.ID, "communities").text
+    screenshot(browser, "funding")

@@ -8,6 +8,7 @@
     community     本社区 (community worker)
     published     予以公布 (public): the admitted list as a page, CSV and XLSX
     report        社区减负 report with its chart (district office, auditor)
+    funding       经费: base funds due against allocations recorded; record one (district office)
     rulesets      规则集: lists, clauses beside their sources, the concordance, diffs (public)
 
 Every form posts its session's CSRF token; `form()` checks it before a route does anything.
@@ -16,11 +17,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import approvals, apply, batch, certificates, community, published, registry, report, rulesets, session
+from . import approvals, apply, batch, certificates, community, funding, published, registry, report, rulesets, session
 from .common import error_page, form, page
 
 router = APIRouter(include_in_schema=False)
-for module in (session, certificates, apply, batch, approvals, community, published, report, rulesets, registry):
+for module in (session, certificates, apply, batch, approvals, community, published, report, rulesets, registry,
+               funding):
     router.include_router(module.router)
 
 __all__ = ["router", "page", "form", "error_page"]
