@@ -20,10 +20,10 @@ def community():
     """
 
 
-def _registry(db_url):
+def _registry(db_url, read_only: bool = False):
     from zhunru.office.registry import CommunityRegistry
 
-    return CommunityRegistry(db_url)
+    return CommunityRegistry(db_url, read_only=read_only)
 
 
 def _printable(value) -> str:
@@ -80,7 +80,7 @@ def list_(district, street, retired, fmt, lang, db_url):
     Example:
       zhunru community list --district 七星关区 --format json
     """
-    registry = _registry(db_url)
+    registry = _registry(db_url, read_only=True)
     try:
         rows = [r.as_dict() for r in registry.list(district, street, retired=retired)]
     finally:
@@ -209,7 +209,7 @@ def history(code, district, limit, fmt, lang, db_url):
     Example:
       zhunru community history QX-003 --format json
     """
-    registry = _registry(db_url)
+    registry = _registry(db_url, read_only=True)
     try:
         if code and registry.get(code) is None and not registry.history(code, limit=1):
             raise InputError(f"CODE: no community {code!r} in the registry (zhunru community list)")

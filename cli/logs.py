@@ -132,8 +132,10 @@ def verify(sources, keys, since_checkpoint, fmt, db_url):
     if problem is None:
         checked, problem = store.verify(since)
     if fmt == "json":
-        click.echo(dump_json({"ok": problem is None, "checked": checked, "problem": problem,
-                              "checkpoints": len(anchors), "since": since.count if since else None}))
+        extra = {"checkpoints": len(anchors)} if anchors else {}
+        if since:
+            extra["since"] = since.count
+        click.echo(dump_json({"ok": problem is None, "checked": checked, "problem": problem, **extra}))
     elif problem:
         click.echo(f"日志已损坏 log broken: {problem}")
     else:

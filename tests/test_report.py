@@ -118,12 +118,9 @@ def test_html_report_in_chromium(tour, tmp_path):
 
 
 def test_empty_log_reports_nothing(tmp_path):
-    from zhunru.log.store import DecisionLog
-
     url = f"sqlite:///{tmp_path / 'log.sqlite'}"
-    missing = zhunru("report", "--db", url)  # a mistyped path makes no empty log
-    assert missing.exit_code == 2 and "--db: no log at" in missing.output
-    DecisionLog(url).close()
+    missing = zhunru("report", "--db", f"sqlite:///{tmp_path / 'typo' / 'log.sqlite'}")  # no folders made
+    assert missing.exit_code == 2 and "--db: no log at" in missing.output and not (tmp_path / "typo").exists()
     result = zhunru("report", "--db", url)
     assert result.exit_code == 0, result.output
     assert "empty" in result.stdout

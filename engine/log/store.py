@@ -252,15 +252,16 @@ class DecisionLog:
 
     def __init__(self, url: str | None = None, read_only: bool = False):
         """`read_only`: for commands that only read (list, show, verify, queue, notice, publish,
-        report): a missing SQLite file is an error, not a new empty log in new folders, and a
-        log on a read-only file or medium can still be read."""
+        report): a SQLite path whose folder does not exist is an error (a mistyped --db makes no
+        folders and no empty log), and a log on a read-only file or medium can still be read."""
         self.url = normalise_url(url or default_url())
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
             path = self.url.split(":///", 1)[1] if ":///" in self.url else ""
             path = path.removeprefix("file:").split("?", 1)[0]  # a URI such as file:x.sqlite?mode=ro
-            if read_only and path and path != ":memory:" and not Path(path).is_file():
-                raise InputError(f"--db: no log at {path} (check the path; the first logged decision makes one)")
+            if read_only and path and path != ":memory:" and not Path(path).parent.is_dir():
+                raise InputError(f"--db: no log at {path}: its folder {Path(path).parent} does not exist "
+                                 "(check the path)")
             if path and path != ":memory:" and not read_only:
                 try:
                     Path(path).parent.mkdir(parents=True, exist_ok=True)

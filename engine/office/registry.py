@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import deferred, undefer
 from sqlmodel import Field, Session, SQLModel, select
 from zhunru.errors import InputError
+from zhunru.models import MAX_COUNT
 from zhunru.log.store import DecisionLog, LogError, _short
 from zhunru.office.accounts import Forbidden
 from zhunru.rulebook.normalize import normalize
@@ -180,6 +181,9 @@ def _count(value: str, row: int, column: str, letter: str | None = None) -> int 
     if not value.isdigit() or not value.isascii():
         raise RegistryError(f"row {row}, column {column}: {value!r} is not a whole number ≥ 0",
                             f"{_cell_zh(row, column, letter)}:“{value[:40]}”不是大于等于 0 的整数", column)
+    if len(value) > 10 or int(value) > MAX_COUNT:  # what every backend stores as an integer
+        raise RegistryError(f"row {row}, column {column}: {value[:20]!r} is more than {MAX_COUNT}",
+                            f"{_cell_zh(row, column, letter)}:“{value[:20]}”超过 {MAX_COUNT}", column)
     return int(value)
 
 
@@ -478,14 +482,17 @@ _READY: weakref.WeakSet = weakref.WeakSet()  # logs whose registry tables are kn
 class CommunityRegistry:
     """The registry in the database at `url` (the decision log's database)."""
 
-    def __init__(self, url: str | DecisionLog | None = None):
-        self.log = url if isinstance(url, DecisionLog) else DecisionLog(url)
+    def __init__(self, url: str | DecisionLog | None = None, read_only: bool = False):
+        """`read_only`: for commands that only read (list, history): a missing SQLite file is an
+        error, not a new log, and a registry already in the current format is not written to."""
+        self.log = url if isinstance(url, DecisionLog) else DecisionLog(url, read_only=read_only)
         self.engine = self.log.engine
         if self.log in _READY:
             return
         try:
-            with self.engine.begin() as conn:
-                _ensure_schema(conn, self.log.is_sqlite)
+            if not (read_only and _current(self.log.reader)):
+                with self.engine.begin() as conn:
+                    _ensure_schema(conn, self.log.is_sqlite)
         except SQLAlchemyError as exc:
             raise LogError(f"--db: cannot open the registry at {self.log.display_url} ({_short(exc)})") from None
         _READY.add(self.log)
@@ -732,6 +739,14 @@ class CommunityRegistry:
             if before:
                 query = query.where(CommunityChange.id < before)
             return [c.as_dict() for c in session.exec(query.order_by(CommunityChange.id.desc()).limit(limit))]
+
+
+def _current(reader) -> bool:
+    """The registry's tables are there, in the current format (a reader needs no writes)."""
+    with reader.connect() as conn:
+        inspector = inspect(conn)
+        return (inspector.has_table(CommunityChange.__tablename__) and inspector.has_table(CommunityRow.__tablename__)
+                and "retired_at" in {c["name"] for c in inspector.get_columns(CommunityRow.__tablename__)})
 
 
 def _ensure_schema(conn, is_sqlite: bool) -> None:

@@ -35,8 +35,8 @@ def _community(request: Request, code: str | None) -> tuple[object, dict]:
     code = account.scope if account.role == "community" else (code or "").strip()
     if not code:
         raise InputError("code: name the community (?code=…)")
-    rows = [r for r in CommunityRegistry(state(request).zhunru.log).list() if r.code == code]
-    found = rows[0].as_dict() if rows else {"code": code, "name": code, "district": None, "street": None}
+    row = CommunityRegistry(state(request).zhunru.log).get(code)  # retired or not: its own page still shows it
+    found = row.as_dict() if row else {"code": code, "name": code, "district": None, "street": None}
     return account, found
 
 
