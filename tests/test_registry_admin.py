@@ -19,6 +19,7 @@ import web
 from helpers import REPO
 from test_roles import Browser
 from web import Server, add_account, screenshot, zhunru
+from web import click_and_wait as follow
 
 browser = web.browser  # web.py's Chromium fixture
 
@@ -442,22 +443,6 @@ def test_the_template_and_the_upload_limit(office):
 
 
 # -- in Chromium --------------------------------------------------------------------------------
-def follow(driver, element) -> None:
-    """Click something that loads a new page and wait for it (a click chromedriver reports as
-    failed because the new page already replaced the old one was made: it is awaited)."""
-    from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    page = driver.find_element("tag name", "html")
-    try:
-        element.click()
-    except WebDriverException as exc:
-        if "does not belong to the document" not in str(exc):
-            raise
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
-    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
-
 
 def test_the_registry_page_in_chromium(sqlite_url, browser, tmp_path):
     from selenium.webdriver.common.by import By
