@@ -1,8 +1,8 @@
 """`zhunru serve` under load on loopback, against bare endpoints of the same framework in the same run
 (see benchmarks/README.md, "The service under load").
 
-    .venv/bin/python benchmarks/service_load.py                      # PostgreSQL 1,2,4 workers + SQLite 1 (≈6 min)
-    .venv/bin/python benchmarks/service_load.py --workers 2 --db postgresql --count 1000 --seconds 10
+    .venv/bin/python benchmarks/service_load.py                      # PostgreSQL 1,2,4 workers + SQLite 1 (≈8 min)
+    .venv/bin/python benchmarks/service_load.py --workers 2 --db postgresql --count 500 --rounds 1
     .venv/bin/python benchmarks/service_load.py --json /tmp/load.json
 
 For every (backend, worker count) the real console script is started as a subprocess,
@@ -25,17 +25,23 @@ with one POST route is started the same way (uvicorn.run, the same N workers, th
 The evaluate bodies are ../shared/tools/mixed_requests.py lines (seed 7), each given a unique id.
 Each endpoint first gets --warmup requests (not counted), then --count requests or --seconds,
 whichever ends first, with --concurrency requests in flight (a closed loop: one request at a time
-on each of that many connections). The client is one asyncio process that writes prepared HTTP/1.1
-requests on raw sockets and reads the responses (status line, Content-Length or chunked body), so
-it costs tens of microseconds a request; its CPU share is reported, and so are the server's (its
-process tree), PostgreSQL's (every `postgres` process) and the machine's (/proc/stat), to show who
-the bottleneck is. Client and server share the machine.
+on each of that many connections); the endpoints take turns for --rounds rounds and the median
+round is reported, with the ratios as the median of the ratios within a round. With several
+workers the connections are spread evenly over them (asyncio accepts all pending connections at
+once, so a burst of new connections mostly lands on one worker; --no-balance shows that).
+The client is one asyncio process that writes prepared HTTP/1.1 requests on raw sockets and reads
+the responses (status line, Content-Length or chunked body): tens of microseconds a request, no
+dependency. Its CPU share is reported, and so are the server's (its process tree), PostgreSQL's
+(every `postgres` process) and the rest of the machine's (noise from other processes): client and
+server share the machine. Before each endpoint the run waits (--quiet s at most) for an idle machine.
+Before the rounds, 60 GET /api/v1/health one at a time on one connection give the latency floor; over
+20 ms it is noted (responses waiting for the client's delayed ACK: Nagle's algorithm left on).
 
 Reported per endpoint: requests answered, errors (status ≥ 400, a reset connection, or no answer
-when the time cap ran out), seconds, requests/s, p50 and p99 latency (ms, write → last byte read),
-and requests/s as a ratio to the health GET and to the bare POST of the same run and worker count.
-After each server stops, the log is checked: its row count must equal the logged evaluates
-answered 200 (warm-up included) and `DecisionLog.verify()` must find the chain whole.
+when the time cap ran out), requests/s, p50 and p99 latency (ms, write → last byte read), and the
+ratios to the health GET and to the bare POST of the same run and worker count. After each server
+stops, the log is checked: its row count must equal the logged evaluates answered 200 (warm-up
+included) and `DecisionLog.verify()` must find the chain whole.
 
 Bars (from the issue): certificate check ≥ 0.7 × the bare endpoint's throughput; evaluate with
 logging ≥ 0.3 ×, same run, loopback, same worker count.
@@ -77,6 +83,10 @@ def bare_app():
 
     @app.post("/bare")
     def bare(body: dict) -> dict:
+        return {"ok": True}
+
+    @app.get("/api/v1/health")  # for the one-connection latency probe
+    def health() -> dict:
         return {"ok": True}
 
     return app
@@ -220,7 +230,7 @@ class Server:
 
     def __init__(self, args: list[str], port: int, workers: int, env: dict, log_path: Path):
         self.port, self.workers, self.log_path = port, workers, log_path
-        self.log = open(log_path, "wb")
+        self.log = open(log_path, "wb")  # noqa: SIM115 (closed by stop)
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
     def wait_ready(self, timeout: float = 90.0) -> None:
@@ -317,14 +327,74 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]
     return status, body, b"\r\nconnection: close" in lower
 
 
+def owner(server_port: int, client_port: int, worker_pids: list[int]) -> int | None:
+    """The worker that accepted the connection from `client_port`, if one has yet."""
+    inode = None
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if (int(parts[1].rpartition(":")[2], 16) == server_port
+                            and int(parts[2].rpartition(":")[2], 16) == client_port):
+                        inode = parts[9]
+                        break
+        except OSError:
+            continue
+        if inode:
+            break
+    if not inode or inode == "0":
+        return None
+    for pid in worker_pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                        return pid
+                except OSError:
+                    continue
+        except OSError:
+            continue
+    return None
+
+
 class Connections:
-    def __init__(self, port: int, n: int):
-        self.port, self.n = port, n
+    """`n` keep-alive connections. With `balance` (the worker pids of a multi-process server), each
+    worker gets its share: asyncio accepts every pending connection in one go, so connections opened
+    in a burst would mostly land on whichever worker woke first. A connection that lands on a worker
+    that has its share already is held aside while more are opened, then closed."""
+
+    def __init__(self, port: int, n: int, balance: list[int] | None = None):
+        self.port, self.n, self.balance = port, n, balance if balance and len(balance) > 1 else None
         self.streams: list = []
 
     async def open(self):
-        for _ in range(self.n):  # one by one, as a pool of a real client fills
-            self.streams.append(list(await asyncio.open_connection(HOST, self.port)))
+        if not self.balance:
+            for _ in range(self.n):  # one by one, as a pool of a real client fills
+                self.streams.append(list(await asyncio.open_connection(HOST, self.port)))
+            return
+        share = -(-self.n // len(self.balance))
+        counts = {pid: 0 for pid in self.balance}
+        spare, tries = [], 0
+        while len(self.streams) < self.n:
+            tries += 1
+            stream = list(await asyncio.open_connection(HOST, self.port))
+            client_port = stream[1].get_extra_info("sockname")[1]
+            pid = None
+            for _ in range(100):
+                pid = owner(self.port, client_port, self.balance)
+                if pid is not None:
+                    break
+                await asyncio.sleep(0.005)
+            if pid is not None and counts[pid] >= share and tries < 30 * self.n:
+                spare.append(stream)
+                continue
+            if pid is not None:
+                counts[pid] += 1
+            self.streams.append(stream)
+        for reader, writer in spare:
+            writer.close()
 
     async def close(self):
         for reader, writer in self.streams:
@@ -432,6 +502,28 @@ def make_database(backend: str, folder: Path, tag: str) -> tuple[str, object]:
     return f"{base}/{name}", drop
 
 
+async def sequential_health(port: int, n: int) -> float:
+    """p50 (ms) of GET /api/v1/health, one request at a time on one keep-alive connection."""
+    conns = Connections(port, 1)
+    await conns.open()
+    run = await run_load(conns, [http_request("GET", "/api/v1/health")] * n, n, 10.0)
+    await conns.close()
+    return percentile(sorted(run["latencies"]), 0.5) * 1000
+
+
+async def measure(server: Server, requests: list[bytes], opts):
+    """Warm up, then the measured phase, on the same fresh connections."""
+    w = opts.warmup
+    conns = Connections(server.port, opts.concurrency, None if opts.no_balance else server.worker_pids())
+    await conns.open()
+    warm = await run_load(conns, requests[:w], w, opts.seconds)
+    spread = connections_per_worker(server.port, server.worker_pids())
+    with CpuMeter(descendants(server.proc.pid)) as cpu:
+        measured = await run_load(conns, requests[w:], len(requests) - w, opts.seconds)
+    await conns.close()
+    return warm, measured, spread, cpu
+
+
 def one_run(backend: str, workers: int, opts, folder: Path, env: dict, mixed: list[dict]) -> dict:
     from zhunru.log.store import DecisionLog
     from zhunru.office.accounts import Accounts
@@ -458,51 +550,59 @@ def one_run(backend: str, workers: int, opts, folder: Path, env: dict, mixed: li
         for server in servers:
             server.wait_ready()
 
+        # one connection, one request at a time: the latency floor (and a check for stalled responses)
+        for server in servers:
+            lat = asyncio.run(sequential_health(server.port, 60))
+            result.setdefault("one_connection_p50_ms", {})[
+                "zhunru health GET" if server is zhunru else "bare POST app health GET"] = lat
+            if lat > 20:
+                result["notes"].append(
+                    f"{server.log_path.name.split('-')[0]}: {lat:.1f} ms a request on one connection: responses wait "
+                    "for delayed ACKs (no TCP_NODELAY: uvicorn binds the socket itself for --workers > 1, proto 0)")
         n, w = opts.count, opts.warmup
-        plan = {
-            "health GET": (zhunru, [http_request("GET", "/api/v1/health")] * (w + n)),
-            "bare POST": (bare, cert_requests("/bare", w + n)),
-            "cert check": (zhunru, cert_requests("/api/v1/certificates/check", w + n)),
-            "evaluate no-log": (zhunru, evaluate_requests(mixed, f"{tag}-nolog", w + n, "/api/v1/evaluate?log=false",
-                                                          None)),
-            "evaluate logged": (zhunru, evaluate_requests(mixed, f"{tag}-log", w + n, "/api/v1/evaluate", token)),
-        }
         logged_ok = 0
-        for name in ENDPOINTS:
-            if name not in opts.endpoints:
-                continue
-            server, requests = plan[name]
-            if server is None:
-                continue
-
-            quiet = wait_quiet(opts.quiet) if opts.quiet > 0 else 0.0
-
-            async def phase():
-                conns = Connections(server.port, opts.concurrency)
-                await conns.open()
-                warm = await run_load(conns, requests[:w], w, opts.seconds)
-                spread = connections_per_worker(server.port, server.worker_pids())
-                with CpuMeter(descendants(server.proc.pid)) as cpu:
-                    measured = await run_load(conns, requests[w:], n, opts.seconds)
-                await conns.close()
-                return warm, measured, spread, cpu
-
-            warm, measured, spread, cpu = asyncio.run(phase())
-            lat = sorted(measured["latencies"])
-            figures = {
-                "answered": len(lat), "errors": len(measured["errors"]), "seconds": measured["elapsed"],
-                "rps": len(lat) / measured["elapsed"], "p50_ms": percentile(lat, 0.50) * 1000,
-                "p99_ms": percentile(lat, 0.99) * 1000, "statuses": measured["statuses"],
-                "warmup_errors": len(warm["errors"]), "connections_per_worker": spread,
-                "cpu_client": cpu.client, "cpu_server": cpu.server, "cpu_postgres": cpu.pg,
-                "machine_busy": cpu.machine, "cpu_other": cpu.other, "quiet_before": quiet, "first_errors": (warm["errors"] + measured["errors"])[:5],
+        rounds: dict[str, list[dict]] = {name: [] for name in ENDPOINTS if name in opts.endpoints}
+        for rnd in range(opts.rounds):  # the endpoints in turn, round after round: slow drift hits them alike
+            plan = {
+                "health GET": (zhunru, "health", "/api/v1/health"),
+                "bare POST": (bare, "cert", "/bare"),
+                "cert check": (zhunru, "cert", "/api/v1/certificates/check"),
+                "evaluate no-log": (zhunru, "evaluate", "/api/v1/evaluate?log=false"),
+                "evaluate logged": (zhunru, "evaluate", "/api/v1/evaluate"),
             }
-            result["endpoints"][name] = figures
-            if name == "evaluate logged":
-                logged_ok = warm["statuses"].get(200, 0) + measured["statuses"].get(200, 0)
-            print(f"  [{backend} ×{workers}] {name:<16} {figures['rps']:>8,.0f} req/s  p50 {figures['p50_ms']:.1f} ms"
-                  f"  p99 {figures['p99_ms']:.1f} ms  errors {figures['errors']}"
-                  f"  conns/worker {'+'.join(map(str, spread))}", file=sys.stderr, flush=True)
+            for name in list(rounds):
+                server, kind, path = plan[name]
+                if server is None:
+                    del rounds[name]
+                    continue
+                if kind == "health":
+                    requests = [http_request("GET", path)] * (w + n)
+                elif kind == "cert":
+                    requests = cert_requests(path, w + n)
+                else:
+                    logged = name == "evaluate logged"
+                    requests = evaluate_requests(mixed, f"{tag}-{rnd}-{'log' if logged else 'nolog'}", w + n, path,
+                                                 token if logged else None)
+                quiet = wait_quiet(opts.quiet) if opts.quiet > 0 else 0.0
+                warm, measured, spread, cpu = asyncio.run(measure(server, requests, opts))
+                lat = sorted(measured["latencies"])
+                figures = {
+                    "round": rnd + 1, "answered": len(lat), "errors": len(measured["errors"]),
+                    "seconds": measured["elapsed"], "rps": len(lat) / measured["elapsed"],
+                    "p50_ms": percentile(lat, 0.50) * 1000, "p99_ms": percentile(lat, 0.99) * 1000,
+                    "statuses": measured["statuses"], "warmup_errors": len(warm["errors"]),
+                    "connections_per_worker": spread, "cpu_client": cpu.client, "cpu_server": cpu.server,
+                    "cpu_postgres": cpu.pg, "cpu_other": cpu.other, "machine_busy": cpu.machine,
+                    "quiet_before": quiet, "first_errors": (warm["errors"] + measured["errors"])[:5],
+                }
+                rounds[name].append(figures)
+                if name == "evaluate logged":
+                    logged_ok += warm["statuses"].get(200, 0) + measured["statuses"].get(200, 0)
+                print(f"  [{backend} ×{workers} round {rnd + 1}] {name:<16} {figures['rps']:>8,.0f} req/s  "
+                      f"p50 {figures['p50_ms']:.1f} ms  p99 {figures['p99_ms']:.1f} ms  errors {figures['errors']}  "
+                      f"conns/worker {'+'.join(map(str, spread))}  other cpu {cpu.other * 100:.0f}%"
+                      f"{'' if quiet is not None else '  (machine busy before)'}", file=sys.stderr, flush=True)
+        result["endpoints"] = summarise(rounds)
     finally:
         for server in servers:
             server.stop()
@@ -524,37 +624,65 @@ def one_run(backend: str, workers: int, opts, folder: Path, env: dict, mixed: li
 
 
 # -- the report ----------------------------------------------------------------------------------
+def summarise(rounds: dict[str, list[dict]]) -> dict[str, dict]:
+    """Per endpoint, the figures of its median round (by req/s), the range over rounds, the errors
+    of all rounds, and its ratios to the baselines: the median over rounds of the ratio in the round."""
+    out = {}
+    for name, figs in rounds.items():
+        ordered = sorted(figs, key=lambda f: f["rps"])
+        median = dict(ordered[(len(ordered) - 1) // 2])
+        median["rps_range"] = (ordered[0]["rps"], ordered[-1]["rps"])
+        median["errors_all_rounds"] = sum(f["errors"] for f in figs)
+        median["busy_rounds"] = sum(1 for f in figs if f["quiet_before"] is None)
+        median["rounds"] = figs
+        for base in ("health GET", "bare POST"):
+            if base in rounds:
+                ratios = sorted(f["rps"] / b["rps"] for f, b in zip(figs, rounds[base]))
+                median[f"ratio {base}"] = ratios[(len(ratios) - 1) // 2] if len(ratios) % 2 else \
+                    (ratios[len(ratios) // 2 - 1] + ratios[len(ratios) // 2]) / 2
+        out[name] = median
+    return out
+
+
 def report(runs: list[dict], opts) -> list[str]:
-    out = ["", f"## zhunru serve under load: {opts.count:,} requests an endpoint (cap {opts.seconds:g} s) after "
-           f"{opts.warmup:,} to warm up, {opts.concurrency} in flight, loopback",
-           f"{'backend':<10} {'wk':>2} {'endpoint':<16} {'answered':>8} {'err':>4} {'s':>6} {'req/s':>7} "
-           f"{'p50 ms':>7} {'p99 ms':>7} {'÷health':>7} {'÷bare':>6}  cpu: {'client':>6} {'server':>6} {'pg':>5} "
-           f"{'other':>5} {'machine':>7}"]
+    out = ["", (f"## zhunru serve under load: {opts.rounds} round(s) of {opts.count:,} requests an endpoint (cap "
+                f"{opts.seconds:g} s) after {opts.warmup:,} to warm up, {opts.concurrency} in flight, loopback"),
+           (f"{'backend':<10} {'wk':>2} {'endpoint':<16} {'answered':>8} {'err':>4} {'req/s':>7} {'range':>11} "
+           f"{'p50 ms':>7} {'p99 ms':>7} {'÷health':>7} {'÷bare':>6} {'ms/req':>6}  cpu: {'client':>6} {'server':>6} "
+           f"{'pg':>5} {'other':>5} {'machine':>7}  conns/worker")]
     for run in runs:
         eps = run["endpoints"]
-        health = eps.get("health GET", {}).get("rps")
-        bare = eps.get("bare POST", {}).get("rps")
         for name in ENDPOINTS:
             if name not in eps:
                 continue
             f = eps[name]
-            r_h = f"{f['rps'] / health:.2f}" if health else "-"
-            r_b = f"{f['rps'] / bare:.2f}" if bare else "-"
+            r_h = f"{f['ratio health GET']:.2f}" if "ratio health GET" in f else "-"
+            r_b = f"{f['ratio bare POST']:.2f}" if "ratio bare POST" in f else "-"
             pg = f"{f['cpu_postgres'] * 100:.0f}%" if run["backend"] == "postgresql" else "-"
-            mark = "!" if f.get("quiet_before", 0.0) is None else " "
-            out.append(f"{run['backend']:<10} {run['workers']:>2} {mark}{name:<15} {f['answered']:>8,} {f['errors']:>4} "
-                       f"{f['seconds']:>6.2f} {f['rps']:>7,.0f} {f['p50_ms']:>7.1f} {f['p99_ms']:>7.1f} {r_h:>7} "
-                       f"{r_b:>6}  cpu: {f['cpu_client'] * 100:>5.0f}% {f['cpu_server'] * 100:>5.0f}% {pg:>5} "
-                       f"{f['cpu_other'] * 100:>4.0f}% {f['machine_busy'] * 100:>6.0f}%")
+            span = f"{f['rps_range'][0]:,.0f}–{f['rps_range'][1]:,.0f}"
+            mark = "!" if f["busy_rounds"] else " "
+            per_request = (f["cpu_server"] + f["cpu_postgres"]) / f["rps"] * 1000
+            out.append(f"{run['backend']:<10} {run['workers']:>2} {mark}{name:<15} {f['answered']:>8,} "
+                       f"{f['errors_all_rounds']:>4} {f['rps']:>7,.0f} {span:>11} {f['p50_ms']:>7.1f} "
+                       f"{f['p99_ms']:>7.1f} {r_h:>7} {r_b:>6} {per_request:>6.2f}  cpu: {f['cpu_client'] * 100:>5.0f}% "
+                       f"{f['cpu_server'] * 100:>5.0f}% {pg:>5} {f['cpu_other'] * 100:>4.0f}% "
+                       f"{f['machine_busy'] * 100:>6.0f}%  {'+'.join(map(str, f['connections_per_worker']))}")
+        if run.get("one_connection_p50_ms"):
+            out.append(f"{'':<13} one connection, one request at a time, GET /api/v1/health p50: " + ", ".join(
+                f"{v:.2f} ms ({k.replace(' health GET', '')})" for k, v in run["one_connection_p50_ms"].items()))
         if "log" in run:
             lg = run["log"]
             out.append(f"{'':<13} log after the run: {lg['rows']:,} rows for {lg['logged_200']:,} logged 200s; "
                        f"verify {'ok' if lg['problem'] is None else lg['problem']} ({lg['checked']:,} checked)")
         for note in run["notes"]:
             out.append(f"{'':<13} note: {note}")
-    out.append("cpu: share of one core over the measured phase — client (this process), server (its process tree), "
-               "pg (all postgres processes), other (the rest of the machine: noise); machine: busy share of all "
-               f"{os.cpu_count()} cores; ! the machine was not idle before the endpoint started (other processes)")
+    out += [("req/s, answered, p50/p99, cpu, conns/worker: the round with the median req/s; range: lowest–highest "
+            "req/s over the rounds; err: all rounds (status ≥ 400, reset, no answer in time); ÷health, ÷bare: the "
+            "median over rounds of req/s ÷ that baseline's req/s in the same round; ms/req: CPU milliseconds a "
+             "request, server and PostgreSQL (the cost that decides throughput once the machine is saturated)"),
+            ("cpu: share of one core over the measured phase — client (this process), server (its process tree), "
+            "pg (all postgres processes), other (everything else on the machine: noise); machine: busy share of all "
+            f"{os.cpu_count()} cores; ! the machine was busy (other processes) before a round of the endpoint started")]
     out.append("")
     out.append("## Bars (req/s ÷ the bare endpoint's, same run and worker count)")
     for run in runs:
@@ -565,10 +693,10 @@ def report(runs: list[dict], opts) -> list[str]:
             for base in ("health GET", "bare POST"):
                 if base not in eps:
                     continue
-                ratio = eps[name]["rps"] / eps[base]["rps"]
-                errs = eps[name]["errors"]
+                ratio = eps[name][f"ratio {base}"]
+                errs = eps[name]["errors_all_rounds"]
                 out.append(f"[{'ok' if ratio >= bar and not errs else 'MISSED'}] {run['backend']} ×{run['workers']}: "
-                           f"{name} {eps[name]['rps']:,.0f} req/s = {ratio:.2f}× {base} {eps[base]['rps']:,.0f} "
+                           f"{name} {eps[name]['rps']:,.0f} req/s = {ratio:.3f}× {base} {eps[base]['rps']:,.0f} "
                            f"(bar ≥ {bar}){f'; {errs} errors' if errs else ''}")
     return out
 
@@ -584,16 +712,22 @@ def main(argv=None) -> None:
     parser.add_argument("--pg", default=PG_BASE, metavar="URL",
                         help=f"a PostgreSQL database to connect to for CREATE/DROP DATABASE (default {PG_BASE}; "
                              "env ZHUNRU_BENCH_PG)")
-    parser.add_argument("--count", type=int, default=4000, help="measured requests an endpoint (default 4000)")
-    parser.add_argument("--warmup", type=int, default=400, help="requests an endpoint before measuring (default 400)")
+    parser.add_argument("--count", type=int, default=2000,
+                        help="measured requests an endpoint in each round (default 2000)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds over the endpoints; the median round is reported (default 3)")
+    parser.add_argument("--warmup", type=int, default=200,
+                        help="requests an endpoint before measuring, each round (default 200)")
     parser.add_argument("--seconds", type=float, default=20.0,
-                        help="time cap of the measured phase of an endpoint, and of its warm-up (default 20)")
+                        help="time cap of an endpoint's measured phase, and of its warm-up (default 20)")
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight (connections; default 32)")
     parser.add_argument("--endpoints", default=",".join(ENDPOINTS), help=f"subset of: {', '.join(ENDPOINTS)}")
-    parser.add_argument("--quiet", type=float, default=30.0, metavar="SECONDS",
+    parser.add_argument("--quiet", type=float, default=3.0, metavar="SECONDS",
                         help="before each endpoint, wait up to this long for the machine to be idle (under 10%% of a "
-                             "core busy for 1 s); endpoints that started on a busy machine are marked ! (default 30; "
+                             "core busy for 1 s); endpoints that started on a busy machine are marked ! (default 3; "
                              "0: don't wait)")
+    parser.add_argument("--no-balance", action="store_true",
+                        help="don't spread the connections evenly over the workers (see Connections)")
     parser.add_argument("--no-bare-post", action="store_true", help="skip the separate bare POST app")
     parser.add_argument("--seed", type=int, default=7, help="mixed_requests.py seed (default 7)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
@@ -621,9 +755,11 @@ def main(argv=None) -> None:
             os.environ[var] = str(folder / sub)
         os.environ.setdefault("ZHUNRU_PLUGINS", "")  # no third-party plugins (built-ins always load)
         env = dict(os.environ)
-        mixed = mixed_bodies(min(opts.count + opts.warmup, 50_000), opts.seed)
-        print(f"# {os.cpu_count()} CPUs, Python {platform.python_version()}, load average "
-              f"{open('/proc/loadavg').read().split()[0]}: {' '.join(sys.argv)}", file=sys.stderr, flush=True)
+        mixed = mixed_bodies(min(opts.count + opts.warmup, 50_000), opts.seed)  # ids are made unique per use
+        with open("/proc/loadavg") as f:
+            load = f.read().split()[0]
+        print(f"# {os.cpu_count()} CPUs, Python {platform.python_version()}, load average {load}: "
+              f"{' '.join(sys.argv)}", file=sys.stderr, flush=True)
         started = time.perf_counter()
         runs = []
         for backend, workers in plan:

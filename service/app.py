@@ -161,9 +161,7 @@ def create_app(db: str | None = None, demo: dict | None = None) -> FastAPI:
         body = await request.body()
         if len(body) > MAX_BODY:
             return error(413, f"request: {len(body)} bytes, over the limit of {MAX_BODY}")
-        account = require(request, state.accounts, "department", "community", "admin") if log else None
-        check_csrf(request, state.accounts, None)
-        return await _in_thread(decide_body, zhunru, body, log, lang, account)
+        return await _in_thread(evaluate_as, request, state, body, log, lang)
 
     @app.post("/api/v1/evaluate/batch")
     async def evaluate_batch(request: Request, lang: Literal["zh", "en"] = "zh"):
@@ -174,9 +172,7 @@ def create_app(db: str | None = None, demo: dict | None = None) -> FastAPI:
         body = await request.body()
         if len(body) > MAX_BATCH:
             return error(413, f"batch: {len(body)} bytes, over the limit of {MAX_BATCH}")
-        account = require(request, state.accounts, "department", "admin")
-        check_csrf(request, state.accounts, None)
-        return await _in_thread(decide_batch, zhunru, body, account, lang)
+        return await _in_thread(batch_as, request, state, body, lang)
 
     @app.get("/api/v1/evaluate/template.xlsx")
     def batch_template():
@@ -323,6 +319,20 @@ def from_environment() -> FastAPI:
 
 
 # -- the request path, shared by the API and the pages -------------------------------------------
+# Everything that reads the database — the caller's token or session too — runs in a worker
+# thread (_in_thread), never on the event loop, which would serve nothing else meanwhile.
+def evaluate_as(request: Request, state: Service, body: bytes, log: bool, lang: str) -> dict:
+    account = require(request, state.accounts, "department", "community", "admin") if log else None
+    check_csrf(request, state.accounts, None)
+    return decide_body(state.zhunru, body, log, lang, account)
+
+
+def batch_as(request: Request, state: Service, body: bytes, lang: str) -> dict:
+    account = require(request, state.accounts, "department", "admin")
+    check_csrf(request, state.accounts, None)
+    return decide_batch(state.zhunru, body, account, lang)
+
+
 def decide_body(zhunru, body: bytes, log: bool, lang: str, account=None) -> dict:
     from zhunru.decide.evaluate import parse_request_json
 

@@ -21,7 +21,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -83,6 +83,8 @@ class SessionRow(SQLModel, table=True):
 
 
 TABLES = [AccountRow.__table__, TokenRow.__table__, SessionRow.__table__]
+TOKEN_LOOKUP = text("SELECT a.name, a.role, a.scope, a.display FROM zhunru_token t JOIN zhunru_account a "
+                    "ON a.name = t.account WHERE t.digest = :digest AND NOT t.revoked AND NOT a.disabled")
 
 
 @dataclass(frozen=True)
@@ -290,10 +292,10 @@ class Accounts:
     def by_token(self, token: str | None) -> Account | None:
         if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 100:
             return None
-        with Session(self.log.reader) as session:
-            found = session.exec(select(AccountRow).join(TokenRow, TokenRow.account == AccountRow.name)
-                                 .where(TokenRow.digest == digest(token), TokenRow.revoked == False)).first()  # noqa: E712
-        return _account(found) if found and not found.disabled else None
+        # one indexed lookup on every API call: a plain statement, no ORM session (a third of the cost)
+        with self.log.reader.connect() as conn:
+            found = conn.execute(TOKEN_LOOKUP, {"digest": digest(token)}).first()
+        return Account(*found) if found else None
 
 
 class LockedOut(InputError):
