@@ -95,7 +95,12 @@ def bare_app():
 def serve_bare(port: int, workers: int) -> None:
     import uvicorn
 
-    # the same call as `zhunru serve` (cli/serve.py): the app object for one worker, a factory for more
+    # the same call as `zhunru serve` (cli/serve.py): the app object for one worker, a factory for
+    # more, and the same TCP_NODELAY fix of uvicorn's multi-worker socket
+    if workers > 1:
+        from zhunru.cli.serve import _tcp_nodelay
+
+        _tcp_nodelay()
     app = "service_load:bare_app" if workers > 1 else bare_app()
     uvicorn.run(app, host=HOST, port=port, log_level="warning", workers=workers, factory=workers > 1,
                 proxy_headers=True, app_dir=str(HERE))
