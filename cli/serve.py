@@ -69,6 +69,9 @@ def serve(host, port, demo, workers, db_url):
             from zhunru.service.app import create_app
 
             app = create_app(db_url, demo=shown)
+            if not shown and not app.state.service.accounts.list():
+                click.echo("zhunru: no accounts yet: only the public pages work until you add one, e.g. "
+                           "zhunru user add admin --role admin (try zhunru serve --demo for a tour)", err=True)
         click.echo(f"zhunru: serving http://{host}:{port}/ (pages; API under /api/v1/, OpenAPI at "
                    "/openapi.json); Ctrl-C stops", err=True)
         uvicorn.run(app, host=host, port=port, log_level="warning", workers=workers,
