@@ -158,21 +158,30 @@ def login(driver, base: str, name: str, password: str) -> None:
 
 def click_and_wait(driver, element, timeout: float = 30) -> None:
     """Click something that loads a new page, and wait until the old page is gone.
-    chromedriver sometimes reports such a click as failed ("Node with given id does not belong
-    to the document") because the new page already replaced the old one: the click was made,
-    so that one error is ignored and the new page awaited."""
-    from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.support import expected_conditions
+    chromedriver reports an element of a page just replaced either as stale or, at times, with
+    "Node with given id does not belong to the document" (from the click itself, or while the
+    old page is being checked): both mean the old page is gone."""
     from selenium.webdriver.support.ui import WebDriverWait
 
     page = driver.find_element("tag name", "html")
-    try:
-        element.click()
-    except WebDriverException as exc:
-        if "does not belong to the document" not in str(exc):
-            raise
-    WebDriverWait(driver, timeout).until(expected_conditions.staleness_of(page))
+    if not _gone(element.click):
+        WebDriverWait(driver, timeout).until(lambda _d: _gone(page.is_enabled))
     WebDriverWait(driver, timeout).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def _gone(touch) -> bool:
+    """True if touching an element shows its page was replaced, False if the touch went through."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    try:
+        touch()
+        return False
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
 
 
 def logout(driver) -> None:
