@@ -200,19 +200,24 @@ def wait_quiet(limit: float, below: float = 0.10) -> float | None:
             return None
 
 
-def connections_per_worker(port: int, worker_pids: list[int]) -> list[int]:
-    """How many established connections on `port` each worker holds (from /proc/net/tcp*)."""
-    inodes = set()
+def tcp_rows():
+    """The rows of /proc/net/tcp and tcp6, split: local address, remote address, state, inode…"""
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(table) as f:
                 next(f)
-                for line in f:
-                    parts = line.split()
-                    if int(parts[1].rpartition(":")[2], 16) == port and parts[3] == "01":
-                        inodes.add(parts[9])
+                yield from (line.split() for line in f)
         except OSError:
-            pass
+            continue
+
+
+def port_of(address: str) -> int:
+    return int(address.rpartition(":")[2], 16)
+
+
+def connections_per_worker(port: int, worker_pids: list[int]) -> list[int]:
+    """How many established connections on `port` each worker holds (from /proc/net/tcp*)."""
+    inodes = {parts[9] for parts in tcp_rows() if port_of(parts[1]) == port and parts[3] == "01"}
     counts = []
     for pid in worker_pids:
         n = 0
@@ -334,21 +339,8 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]
 
 def owner(server_port: int, client_port: int, worker_pids: list[int]) -> int | None:
     """The worker that accepted the connection from `client_port`, if one has yet."""
-    inode = None
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    parts = line.split()
-                    if (int(parts[1].rpartition(":")[2], 16) == server_port
-                            and int(parts[2].rpartition(":")[2], 16) == client_port):
-                        inode = parts[9]
-                        break
-        except OSError:
-            continue
-        if inode:
-            break
+    inode = next((parts[9] for parts in tcp_rows()
+                  if port_of(parts[1]) == server_port and port_of(parts[2]) == client_port), None)
     if not inode or inode == "0":
         return None
     for pid in worker_pids:
