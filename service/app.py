@@ -112,6 +112,13 @@ def error(status: int, exc: InputError | str) -> JSONResponse:
                         status_code=status)
 
 
+def answer(data: dict) -> JSONResponse:
+    """A route's answer as JSON, written straight from its plain dict: the decision and the
+    certificate answer are JSON types already, and FastAPI's `jsonable_encoder` walking every
+    value of a decision cost more CPU than deciding it (0.8 ms of 2.5 ms a logged evaluate)."""
+    return JSONResponse(data)
+
+
 def create_app(db: str | None = None, demo: dict | None = None) -> FastAPI:
     from zhunru.app import Zhunru
 
@@ -153,7 +160,7 @@ def create_app(db: str | None = None, demo: dict | None = None) -> FastAPI:
         """The account the token or session belongs to."""
         return require(request, state.accounts).as_dict()
 
-    @app.post("/api/v1/evaluate")
+    @app.post("/api/v1/evaluate", response_model=dict)
     async def evaluate(request: Request, log: bool = True, lang: Literal["zh", "en"] = "zh"):
         """Decide one request (the contract's Request JSON). Logged (with its funding) when the
         caller is the request's department or an admin; `?log=false` decides without logging,
@@ -161,7 +168,7 @@ def create_app(db: str | None = None, demo: dict | None = None) -> FastAPI:
         body = await request.body()
         if len(body) > MAX_BODY:
             return error(413, f"request: {len(body)} bytes, over the limit of {MAX_BODY}")
-        return await _in_thread(evaluate_as, request, state, body, log, lang)
+        return answer(await _in_thread(evaluate_as, request, state, body, log, lang))
 
     @app.post("/api/v1/evaluate/batch")
     async def evaluate_batch(request: Request, lang: Literal["zh", "en"] = "zh"):
@@ -181,13 +188,13 @@ def create_app(db: str | None = None, demo: dict | None = None) -> FastAPI:
 
         return Response(template(), media_type=XLSX, headers={"Content-Disposition": "attachment; filename=template.xlsx"})
 
-    @app.post("/api/v1/certificates/check")
-    def certificates_check(question: CertificateQuestion, lang: Literal["zh", "en"] = "zh") -> dict:
+    @app.post("/api/v1/certificates/check", response_model=dict)
+    def certificates_check(question: CertificateQuestion, lang: Literal["zh", "en"] = "zh") -> JSONResponse:
         """May the community issue this certificate? (must_issue, may_issue, must_not_issue, unknown)"""
         from zhunru.decide.certificates import check_certificate
 
-        return check_certificate(zhunru.engine, question.text, question.city, question.date, lang=lang,
-                                 basis=question.basis)
+        return answer(check_certificate(zhunru.engine, question.text, question.city, question.date, lang=lang,
+                                        basis=question.basis))
 
     @app.get("/api/v1/decisions")
     def decisions(request: Request, department: str | None = Query(None, max_length=200),

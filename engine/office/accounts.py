@@ -21,11 +21,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import text, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, select
-
 from zhunru.errors import InputError
+from zhunru.log.lookups import PointReader
 from zhunru.log.store import DecisionLog, LogError, _short
 
 ROLES = ("admin", "approver", "department", "community", "auditor")
@@ -83,8 +83,11 @@ class SessionRow(SQLModel, table=True):
 
 
 TABLES = [AccountRow.__table__, TokenRow.__table__, SessionRow.__table__]
-TOKEN_LOOKUP = text("SELECT a.name, a.role, a.scope, a.display FROM zhunru_token t JOIN zhunru_account a "
-                    "ON a.name = t.account WHERE t.digest = :digest AND NOT t.revoked AND NOT a.disabled")
+# the two lookups every request makes ({p}: the driver's parameter marker; see log/lookups.py)
+TOKEN_LOOKUP = ("SELECT a.name, a.role, a.scope, a.display FROM zhunru_token t JOIN zhunru_account a "
+                "ON a.name = t.account WHERE t.digest = {p} AND NOT t.revoked AND NOT a.disabled")
+SESSION_LOOKUP = ("SELECT a.name, a.role, a.scope, a.display, s.csrf, s.expires_at FROM zhunru_session s "
+                  "JOIN zhunru_account a ON a.name = s.account WHERE s.digest = {p} AND NOT a.disabled")
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ class Accounts:
         self._own = not isinstance(log, DecisionLog)
         self.log = log if isinstance(log, DecisionLog) else DecisionLog(log)
         self.engine = self.log.engine
+        self._lookups = PointReader(self.log.reader)
         try:
             SQLModel.metadata.create_all(self.engine, tables=TABLES)
         except SQLAlchemyError as exc:
@@ -263,15 +267,10 @@ class Accounts:
         """The account and CSRF token of a live session, or None (unknown, expired, disabled)."""
         if not secret or len(secret) > 100:
             return None
-        with Session(self.log.reader) as session:
-            found = session.exec(select(SessionRow, AccountRow).join(AccountRow, AccountRow.name == SessionRow.account)
-                                 .where(SessionRow.digest == digest(secret))).first()
-        if found is None:
+        found = self._lookup(SESSION_LOOKUP, digest(secret))
+        if found is None or dt.datetime.fromisoformat(found[5]) <= _now():
             return None
-        row, account = found
-        if account.disabled or dt.datetime.fromisoformat(row.expires_at) <= _now():
-            return None
-        return _account(account), row.csrf
+        return Account(*found[:4]), found[4]
 
     def end_session(self, secret: str | None) -> None:
         if secret:
@@ -292,10 +291,14 @@ class Accounts:
     def by_token(self, token: str | None) -> Account | None:
         if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 100:
             return None
-        # one indexed lookup on every API call: a plain statement, no ORM session (a third of the cost)
-        with self.log.reader.connect() as conn:
-            found = conn.execute(TOKEN_LOOKUP, {"digest": digest(token)}).first()
+        found = self._lookup(TOKEN_LOOKUP, digest(token))  # one indexed lookup on every API call
         return Account(*found) if found else None
+
+    def _lookup(self, sql: str, key: str) -> tuple | None:
+        try:
+            return self._lookups.one(sql, (key,))
+        except Exception as exc:  # noqa: BLE001 - the driver's error, after one retry on a fresh connection
+            raise LogError(f"--db: cannot read the accounts at {self.log.display_url} ({_short(exc)})") from None
 
 
 class LockedOut(InputError):
