@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import threading
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -125,6 +126,7 @@ class Engine:
         self._suggestions: dict[tuple[int, str, str], tuple[str, ...]] = {}
         self._sources: dict[int, dict[str, str]] = {}
         self._city_rule_lists: dict[str, list] = {}
+        self._compiling = threading.Lock()
 
     def book_for(self, city: str, on) -> Book:
         book = self._by_day.get((city, on))
@@ -133,7 +135,9 @@ class Engine:
             chain = self.registry.chain(leaf, on)
             key = tuple(r.ref for r in chain)
             if key not in self._books:
-                self._books[key] = compile_book(chain)
+                with self._compiling:  # a service's threads all start at once: compile once, not 30 times
+                    if key not in self._books:
+                        self._books[key] = compile_book(chain)
             book = self._by_day[(city, on)] = self._books[key]
         return book
 
