@@ -236,15 +236,18 @@ def new(city, base, version, effective_from, lang):
     click.echo(f"{'已创建' if zh else 'Created'} {made.folder}/")
     rows = [(made.ruleset, "规则集骨架（extends national, status draft）", "skeleton ruleset (extends national, draft)"),
             (made.source, "占位政策文本：换成真实文件", "placeholder policy text: replace it with the real document"),
-            (made.case, "一个可通过的测试用例", "one passing case")]
+            (made.case, "一个可通过的测试用例", "one passing case"),
+            (made.concordance, "对照表：原文每句对应的条款（或不建模的理由）",
+             "concordance: each sentence of the source beside its clauses (or why none)")]
     if made.schema:
         rows.append((made.schema, "JSON Schema，供编辑器补全", "JSON Schema for editor completion"))
     for path, zh_text, en_text in rows:
         click.echo(f"  {path}  {zh_text if zh else en_text}")
     click.echo("下一步:" if zh else "Next steps:")
     steps = [
-        ("把政策原文放进 sources/，让每条 clause 的 quote 逐字出现在原文中",
-         "put the policy text in sources/ and make each clause's quote occur in it word for word"),
+        ("把政策原文放进 sources/，让每条 clause 的 quote 逐字出现在原文中；在 concordance.yaml 中列出原文每个规范性句子",
+         "put the policy text in sources/ and make each clause's quote occur in it word for word; list every "
+         "normative sentence of it in concordance.yaml"),
         (f"zhunru ruleset validate {made.folder}", f"zhunru ruleset validate {made.folder}"),
         (f"zhunru ruleset test {made.folder}    （或 pytest {base}/）", f"zhunru ruleset test {made.folder}    (or pytest {base}/)"),
         ("生效时把 status 改为 in_force；发布为插件见 examples/zhunru-city-example",

@@ -39,6 +39,9 @@ REASONS = {
                    "'{matter}' is on no list; the ruleset's catch-all clause decides."),
     "NOT_COVERED": ("规则集对「{matter}」没有规定,须经区(县)社区工作领导协调机构审批。",
                     "The ruleset says nothing about '{matter}': the district body must decide."),
+    "PURCHASE_OVER_CAP": ("办事处为每个社区购买的服务项目每个不得超过 {cap} 元;本项目每个社区 {amount} 元,超过上限,不予准入。",
+                          "A service project the street office buys for a community may cost at most {cap} yuan "
+                          "per community; this one costs {amount} yuan per community: refused."),
     "VERSION_ENDED": ("本规则集版本 {version} 自 {end} 起已不在有效期内,尚无新版本;本决定仍按该版本作出,仅供参考。",
                       "Ruleset version {version} is no longer in force from {end} and no later version exists: "
                       "the decision still follows it and is advisory."),

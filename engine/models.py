@@ -57,6 +57,16 @@ class Reporter(BaseModel):
     note: str | None = Field(None, max_length=2000, description="how the demand reached the community")
 
 
+def _amount(value: Any) -> Any:
+    # JSON numbers arrive as int/float; Decimal(str(x)) keeps 0.1 as 0.1. Booleans are not amounts.
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise ValueError("must be a number")
+    try:
+        return Decimal(str(value))
+    except Exception:
+        raise ValueError("must be a number") from None
+
+
 class Funding(BaseModel):
     model_config = _input
     amount: Decimal = Field(..., ge=0, max_digits=18, decimal_places=2)
@@ -67,13 +77,21 @@ class Funding(BaseModel):
     @field_validator("amount", mode="before")
     @classmethod
     def _number(cls, value: Any) -> Any:
-        # JSON numbers arrive as int/float; Decimal(str(x)) keeps 0.1 as 0.1. Booleans are not amounts.
-        if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-            raise ValueError("must be a number")
-        try:
-            return Decimal(str(value))
-        except Exception:
-            raise ValueError("must be a number") from None
+        return _amount(value)
+
+
+class ServicePurchase(BaseModel):
+    """The task is a service project the street office (办事处) buys for each of the request's
+    communities (政府购买服务项目): what it costs per community. A city may cap it (Chengyang:
+    办事处为每个社区购买的服务项目每个最高不得超过20万元, a rule of its plugin)."""
+    model_config = _input
+    amount_per_community: Decimal = Field(..., ge=0, max_digits=18, decimal_places=2,
+                                          description="yuan this project costs for each community it serves")
+
+    @field_validator("amount_per_community", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        return _amount(value)
 
 
 class Request(BaseModel):
@@ -89,6 +107,14 @@ class Request(BaseModel):
     personnel: StrictInt = Field(0, ge=0, le=MAX_COUNT)
     basis: str | None = Field(None, max_length=2000)
     reported_by: Reporter | None = None
+    service_purchase: ServicePurchase | None = None
+
+    @field_validator("service_purchase")
+    @classmethod
+    def _only_tasks(cls, value: Any, info) -> Any:
+        if value is not None and info.data.get("kind", "task") != "task":
+            raise ValueError("only a task can be a purchased service project")
+        return value
 
     @field_validator("date", mode="before")
     @classmethod

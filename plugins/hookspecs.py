@@ -23,7 +23,9 @@ def zhunru_city_rules(city):
     view of the ruleset deciding (`city.ruleset`, `city.clause(id)`, `city.lookup(kind, matter)`).
     Each dict returned is an extra reason `{code, clause, message}` whose clause id is in the
     city's ruleset chain, optionally with `outcome` (admitted|needs_approval|rejected): the
-    decision takes the stricter of its own outcome and that one.
+    decision takes the stricter of its own outcome and that one. A reason whose code zhunru's
+    messages know (zhunru.messages.REASONS) may give `values` instead of `message`: it is then
+    stored language-neutral and rendered in the reader's language.
     """
 
 

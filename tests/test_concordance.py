@@ -82,5 +82,42 @@ def test_a_missing_document_and_a_wrong_city(city):
 
 
 def test_a_city_without_a_concordance_says_so(city):
+    (city / "concordance.yaml").unlink()  # `ruleset new` writes one
     shown = run_cli("ruleset", "show", "mycity", "--concordance", env={"ZHUNRU_RULESETS": str(city.parent)})
     assert shown.returncode == 2 and "has no concordance.yaml" in shown.stderr
+
+
+def test_validate_requires_a_concordance_of_a_city_that_quotes_documents(city):
+    """A city whose clauses quote its sources must list their sentences; one that only cites laws
+    by article quotes nothing and needs none."""
+    write(city, [{"text": SENTENCE, "clauses": ["MYCITY-ADM-01"]},
+                 {"text": "社区居委会每年向居民会议报告工作", "not_modelled": "the committee's own duty"}])
+    assert run_cli("ruleset", "validate", str(city)).returncode == 0
+    (city / "concordance.yaml").unlink()
+    missing = run_cli("ruleset", "validate", str(city))
+    assert missing.returncode == 1
+    assert missing.stdout.strip() == (f"{city / '2021.1.yaml'}: concordance: no concordance.yaml in {city}: its clauses "
+                                      "quote source documents (e.g. MYCITY-ADM-01), so every normative sentence of "
+                                      "them must be listed beside its clauses or as not_modelled")
+    # the same city citing its rule by law and article instead of quoting: nothing to concord
+    path = city / "2021.1.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("      document: policy.txt\n      quote: 未列入社区工作事项清单的事项，须经准入审批，并做到费随事转",
+                                 "      law: 某市社区工作准入办法\n      article: 第一条"), encoding="utf-8")
+    assert "law: 某市" in path.read_text(encoding="utf-8")
+    assert run_cli("ruleset", "validate", str(city)).returncode == 0
+
+
+def test_every_shipped_city_has_a_concordance_and_it_is_complete():
+    """national included: its two quoted documents (民发〔2020〕20号 as quoted, 民法典's guardianship articles)."""
+    from helpers import RULESETS
+
+    for folder in sorted(p for p in RULESETS.iterdir() if p.is_dir() and list(p.glob("*.yaml"))):
+        assert (folder / "concordance.yaml").is_file(), folder.name
+        versions = [load_file(p) for p in sorted(folder.glob("*.yaml")) if p.name != "concordance.yaml"]
+        assert concordance_problems(folder, versions) == [], folder.name
+    shown = run_cli("ruleset", "show", "national", "--concordance", "--format", "json")
+    rows = json.loads(shown.stdout)
+    assert {r["document"] for r in rows} == {"minfa-2020-20.txt", "minfadian-guardianship.txt"}
+    listed = next(r for r in rows if r["sentence"].startswith("这20项证明事项为"))
+    assert [c["id"] for c in listed["clauses"]] == [f"NAT-CERT-{i:02d}" for i in range(1, 21)]

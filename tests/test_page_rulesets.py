@@ -116,8 +116,11 @@ def test_the_concordance_puts_each_source_sentence_beside_its_clauses(demo):
     # as many sentences as `zhunru ruleset show --concordance` prints
     assert len(rows) == len(cli_json("ruleset", "show", "bijie", "--concordance"))
     assert "《毕节市关于全面推进城市社区建设的意见及附件1-6(征求意见稿)》" in body
-    status, body = get(demo, "/rulesets/national/2020.1?view=concordance")  # national keeps none
-    assert status == 200 and "没有对照表" in body
+    status, body = get(demo, "/rulesets/national/2020.1?view=concordance")  # national's two quoted documents
+    assert status == 200 and "没有对照表" not in body
+    guardian = [row for row in re.findall(r'<div class="pair sentence-row">(.*?)</div>\s*</div>', body, re.DOTALL)
+                if "对监护人的确定有争议的" in text(row)]
+    assert guardian and 'href="/rulesets/national/2020.1#clause-NAT-CERT-M01"' in guardian[0]
 
 
 def test_the_diff_between_two_versions(demo):

@@ -146,6 +146,20 @@ def _movecity(version: str, start: str, end: str | None, assist: list[tuple], ne
         """) + items(assist) + "  negative:\n    coverage: partial\n    items:\n" + items(negative)
 
 
+def _concordance(city: Path) -> None:
+    """Every article of the city's p.txt beside the clauses that quote it (validate requires one)."""
+    from zhunru.rulebook.checks import quote_norm
+    from zhunru.rulebook.loaded import load_file
+
+    clauses = [c for v in sorted(city.glob("*.yaml")) for c in load_file(v).ruleset.all_clauses() if c.source.quote]
+    sentences = []
+    for line in (city / "sources" / "p.txt").read_text(encoding="utf-8").splitlines()[1:]:
+        ids = list(dict.fromkeys(c.id for c in clauses if quote_norm(c.source.quote) in quote_norm(line)))
+        sentences.append({"text": line, "clauses": ids} if ids else {"text": line, "not_modelled": "test city"})
+    data = {"city": city.name, "documents": [{"document": "p.txt", "sentences": sentences}]}
+    (city / "concordance.yaml").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
 def _cases(city: Path, *refs: str) -> None:
     """One case per version, so that `ruleset validate` finds cases for each."""
     (city / "cases").mkdir(parents=True, exist_ok=True)
@@ -174,6 +188,7 @@ def test_diff_moves_an_item_from_assist_to_negative(tmp_path):
         assist=[("MV-AS-03", "垃圾分类宣传", "环境", "垃圾分类宣传")],
         negative=[("MV-NEG-01", "出租屋 信息采集", "-", "不得要求社区承担出租屋信息采集")], fund=5000), encoding="utf-8")
     _cases(city, "movecity@2020.1", "movecity@2022.1")
+    _concordance(city)
     validated = invoke("ruleset", "validate", tmp_path / "rs")
     assert validated.exit_code == 0 and validated.output.strip() == "2 file(s), 0 problem(s)", validated.output
 
@@ -240,6 +255,7 @@ def test_diff_shows_changed_max_count_caps_and_coverage(tmp_path):
     (city / "2020.1.yaml").write_text(_platecity("2020.1", "2020-06-01", "2022-01-01", 3, 10, "full"), encoding="utf-8")
     (city / "2022.1.yaml").write_text(_platecity("2022.1", "2022-01-01", None, 4, 8, "partial"), encoding="utf-8")
     _cases(city, "platecity@2020.1", "platecity@2022.1")
+    _concordance(city)
     validated = invoke("ruleset", "validate", tmp_path / "rs")
     assert validated.exit_code == 0 and validated.output.strip() == "2 file(s), 0 problem(s)", validated.output
 
@@ -311,7 +327,7 @@ def test_new_refuses_to_overwrite(tmp_path):
     base = tmp_path / "rulesets"
     made = invoke("ruleset", "new", "mycity", "--dir", base)
     assert made.exit_code == 0 and f"zhunru ruleset validate {base / 'mycity'}" in made.output, made.output
-    [ruleset] = (base / "mycity").glob("*.yaml")
+    [ruleset] = [p for p in (base / "mycity").glob("*.yaml") if p.name != "concordance.yaml"]
     ruleset.write_text(ruleset.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
     done = run_cli("ruleset", "new", "mycity", "--dir", str(base))
     assert done.returncode == 2

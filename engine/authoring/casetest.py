@@ -12,7 +12,7 @@ from zhunru.errors import InputError, RulesetError
 from zhunru.rulebook.loaded import read_yaml
 from zhunru.rulebook.loader import Registry, ruleset_roots
 
-EXPECT_KEYS = {"outcome", "category", "clause", "verdict", "advisory"}
+EXPECT_KEYS = {"outcome", "category", "clause", "not_clause", "verdict", "advisory"}  # not_clause: no reason cites it
 
 
 @dataclass
@@ -109,6 +109,11 @@ def run_case(case: Case, engine) -> CaseResult:
         wanted = str(expect["clause"])
         if not any(c == wanted or c.endswith("#" + wanted) for c in actual["clauses"]):
             result.failures.append(f"clause: expected {wanted!r}, actual {', '.join(actual['clauses']) or 'none'}")
+    if "not_clause" in expect:
+        unwanted = str(expect["not_clause"])
+        if any(c == unwanted or c.endswith("#" + unwanted) for c in actual["clauses"]):
+            result.failures.append(f"not_clause: expected no reason citing {unwanted!r}, actual "
+                                   f"{', '.join(actual['clauses'])}")
     if result.failures:  # the whole picture, so the author sees what the ruleset decided instead
         shown = {k: v for k, v in actual.items() if k != "clauses" and v is not None}
         result.failures.append("actual decision: " + ", ".join(f"{k}={v}" for k, v in shown.items())

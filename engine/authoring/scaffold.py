@@ -26,6 +26,7 @@ class Scaffold:
     ruleset: Path
     source: Path
     case: Path
+    concordance: Path
     schema: Path | None  # written only when DIR had none
 
 
@@ -60,6 +61,7 @@ def new_city(city: str, base: Path, version: str | None = None, effective_from: 
         folder / f"{version}.yaml": _template("ruleset.yaml.tmpl").substitute(values),
         folder / "sources" / "policy.txt": _template("policy.txt.tmpl").substitute(values),
         folder / "cases" / f"{version}.yaml": _template("case.yaml.tmpl").substitute(values),
+        folder / "concordance.yaml": _template("concordance.yaml.tmpl").substitute(values),
     }
     try:
         for path, text in texts.items():
@@ -74,4 +76,4 @@ def new_city(city: str, base: Path, version: str | None = None, effective_from: 
     except OSError as exc:
         raise InputError(f"--dir: cannot write under {base} ({exc.strerror})") from None
     paths = list(texts)
-    return Scaffold(folder, paths[0], paths[1], paths[2], schema)
+    return Scaffold(folder, paths[0], paths[1], paths[2], paths[3], schema)

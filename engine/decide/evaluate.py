@@ -23,6 +23,7 @@ from zhunru.errors import InputError, MalformedInput
 from zhunru.decide.funding import required_total
 from zhunru.rulebook.loaded import describe_validation
 from zhunru.rulebook.loader import Registry, default_registry, ended_on
+from zhunru.messages import REASONS
 from zhunru.models import Decision, FundingCheck, MatterRef, Reason, Request, RulesetRef
 
 SEVERITY = {"admitted": 0, "needs_approval": 1, "rejected": 2}
@@ -62,7 +63,7 @@ def _decision_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
-LATER_FIELDS = ("reported_by",)
+LATER_FIELDS = ("reported_by", "service_purchase")
 
 
 def request_id(request: Request) -> str:
@@ -337,8 +338,12 @@ class Engine:
                 if clause_id not in book.clauses:
                     raise InputError(f"plugin rule {rule!r}: clause {clause_id!r} is not in {book.leaf.ref}")
                 clause, origin = book.clause(clause_id)
-                reason = Reason(code=str(found["code"]), clause=f"{origin.ref}#{clause_id}",
-                                message=str(found["message"]), source=self._source(clause))  # the plugin's words
+                code, values = str(found["code"]), found.get("values")
+                if values is not None and code in REASONS:  # language-neutral: words where it is shown
+                    reason = self._reason(book, code, clause_id, **values)
+                else:
+                    reason = Reason(code=code, clause=f"{origin.ref}#{clause_id}",
+                                    message=str(found["message"]), source=self._source(clause))  # the plugin's words
                 extras.append((reason, found.get("outcome")))
         return extras
 

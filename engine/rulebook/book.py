@@ -1,7 +1,10 @@
 """A ruleset chain compiled for lookups: names → catalogue entries, clause ids → clauses.
 
 The chain is the city's version and its parents (nearest first); the nearest definition wins,
-so a city overrides national item by item and list by list.
+so a city overrides national item by item and list by list. One exception: a certificate no list
+names is refused where any version of the chain refuses it (national from 2020-04-27, 民发〔2020〕20号:
+a committee issues only with a clear legal basis); a city's laxer catch-all (tianjiaan's and
+h_county's needs_approval, written before that document existed) does not loosen it.
 """
 from __future__ import annotations
 
@@ -99,8 +102,10 @@ def compile_book(chain: list[LoadedRuleset]) -> Book:
                     for name in (item.name, *item.aliases):
                         names.setdefault(normalize(name), entry)
             other = getattr(section, "otherwise", None)
-            if other is not None:
-                book.otherwise.setdefault(kind, (other, loaded))
+            held = book.otherwise.get(kind)
+            if other is not None and (held is None or (kind == "certificate" and other.outcome == "rejected"
+                                                       and held[0].outcome != "rejected")):
+                book.otherwise[kind] = (other, loaded)
             cap = getattr(section, "max_count", None)
             if cap is not None:
                 book.max_count.setdefault(kind, (cap, section.max_count_clause, loaded))

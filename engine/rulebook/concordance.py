@@ -13,12 +13,16 @@
         not_modelled: an organisational rule, not a demand on the community   # or why it is not
 
 Checks (`concordance_problems`, run by `zhunru ruleset validate`):
+* a city whose clauses quote a document has a concordance (one that only cites laws by article
+  quotes nothing, so it needs none) — shipped, third-party and scaffolded cities alike: the
+  concordance is how a reader sees that the clauses say no more than their sources;
 * every sentence occurs verbatim in its document (NFKC, whitespace ignored, as quotes are);
 * every sentence has either clauses or a reason why it is not modelled, not both;
 * every clause it names exists in some version of the city;
 * every clause of the city that quotes a document appears beside a sentence, and its quote lies
   inside a sentence that names it — so a clause cannot say more than its sentence carries
-  unnoticed, and no sentence of the source is silently left out.
+  unnoticed, and no sentence of the source is silently left out. (A quote that is not in its
+  document at all is the quote check's problem, reported once, there.)
 """
 from __future__ import annotations
 
@@ -75,7 +79,12 @@ def concordance_problems(city_dir: Path, versions: list[LoadedRuleset]) -> list[
     """Problems of `city_dir/concordance.yaml` against the city's versions; [] when it has none."""
     path = city_dir / FILE
     if not path.is_file():
-        return []
+        quoting = next((c.id for v in versions for c in v.ruleset.all_clauses() if c.source.document), None)
+        if quoting is None or not versions:
+            return []
+        return [Problem(str(versions[0].path), "concordance",
+                        f"no {FILE} in {city_dir}: its clauses quote source documents (e.g. {quoting}), so every "
+                        "normative sentence of them must be listed beside its clauses or as not_modelled")]
     concordance, problems = load(path)
     if concordance is None:
         return problems
@@ -108,12 +117,23 @@ def concordance_problems(city_dir: Path, versions: list[LoadedRuleset]) -> list[
         source = clause.source
         if source.document is None:  # a law cited by article: not a sentence of the sources
             continue
+        if not _quoted(city_dir, source, texts):  # not verbatim or no such file: the quote check says so
+            continue
         if clause_id not in named:
             problems.append(Problem(where, clause_id, "clause is beside no sentence of the concordance"))
         elif not any(quote_norm(source.quote) in sentence for sentence in named[clause_id]):
             problems.append(Problem(where, clause_id, "clause's quote lies inside no sentence that names it: "
                                                       f"{source.quote[:40]!r}"))
     return problems
+
+
+def _quoted(city_dir: Path, source, texts: dict[str, str | None]) -> bool:
+    """Whether a clause's quote occurs in its document (read once into `texts`)."""
+    if source.document not in texts:
+        file = city_dir / "sources" / Path(source.document).name
+        texts[source.document] = quote_norm(file.read_text(encoding="utf-8")) if file.is_file() else None
+    body = texts[source.document]
+    return body is not None and quote_norm(source.quote) in body
 
 
 def side_by_side(city_dir: Path, versions: list[LoadedRuleset]) -> list[dict]:
