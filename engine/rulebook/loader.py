@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,8 @@ class Registry:
     _files: dict[str, list[Path]] = field(default_factory=dict)
     _loaded: dict[str, list[LoadedRuleset]] = field(default_factory=dict)
     _checked: set[tuple[str, ...]] = field(default_factory=set)
+    # a service's threads all ask for the same city at start: it is read once, not once a thread
+    _loading: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def __post_init__(self):
         for root in self.roots:
@@ -64,15 +67,20 @@ class Registry:
             if city not in self._files:
                 known = ", ".join(self.cities()) or "none"
                 raise RulesetError(f"city: unknown city {city!r} (known: {known})")
-            from zhunru.rulebook import cache as ruleset_cache
-
-            key = ruleset_cache.city_key(self._files[city])
-            loaded = ruleset_cache.load_rulesets(key)
-            if loaded is None:
-                loaded = self._load_city(city)
-                ruleset_cache.store_rulesets(key, loaded)
-            self._loaded[city] = loaded
+            with self._loading:
+                if city not in self._loaded:
+                    self._loaded[city] = self._cached_or_loaded(city)
         return self._loaded[city]
+
+    def _cached_or_loaded(self, city: str) -> list[LoadedRuleset]:
+        from zhunru.rulebook import cache as ruleset_cache
+
+        key = ruleset_cache.city_key(self._files[city])
+        loaded = ruleset_cache.load_rulesets(key)
+        if loaded is None:
+            loaded = self._load_city(city)
+            ruleset_cache.store_rulesets(key, loaded)
+        return loaded
 
     def _load_city(self, city: str) -> list[LoadedRuleset]:
         """Parse, validate and check every version of a city (what the cache saves)."""
