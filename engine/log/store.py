@@ -1,8 +1,14 @@
 """The decision log: append-only, one SHA-256 hash chain over every entry (sqlmodel).
 
-An entry is a decision, or a later act on one (approval, refusal). Each row stores the previous
-row's hash; the row hash covers its sequence number, its content and its funding attachments,
-so `verify` detects a changed byte, a deleted row and reordered rows. An entry and its
+An entry is a decision, or a later act on one (approval, refusal, withdrawal, a request to
+withdraw), or a change of what decisions rest on: the community registry and the funding
+allocations (`registry_change`, `funding_allocation`: beside.py, written with their tables by
+`append_beside`). Each row stores the previous row's hash; the row hash covers its sequence
+number, its content and its funding attachments, so `verify` detects a changed byte, a deleted
+row and reordered rows. The ruleset a decision rests on is part of its content: the row's
+`ruleset` (id@version) and `ruleset_sha256` (of the version's file) are hashed with it, so the
+version a decision was made under is in the chain and cannot be changed without breaking it;
+`log replay` compares that sha256 with the file loaded now. An entry and its
 attachments are written in one transaction or not at all. Writers serialise on a lock (SQLite:
 BEGIN IMMEDIATE; PostgreSQL: a transaction-level advisory lock) so concurrent processes keep one
 chain. Decisions are idempotent by request id: logging a request already logged returns the
@@ -12,7 +18,9 @@ A row's content hash is taken over its stored values before the lock (format 2, 
 under the lock only the sequence number and the chain hash are assigned. Appends from many
 threads are committed together (group commit, `append`) through one driver connection
 (writer.py). The rows of what each community carries (targets.py) are written in the same
-transaction, and a cap is checked there. Readers take no write lock and stream.
+transaction, and a cap is checked there. Readers take no write lock and stream. `verify` also
+checks the target rows, the registry and the allocations against the chain; `rebuild_targets`
+and `rebuild_beside` write them again from it.
 
 Only commands that need the database import this module (it pulls in SQLAlchemy).
 """

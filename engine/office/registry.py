@@ -549,7 +549,7 @@ class CommunityRegistry:
             raise LogError(f"--db: could not record the registry in the log at {self.log.display_url} "
                            f"({_short(exc)}); nothing was written") from None
 
-    def import_rows(self, rows: list[dict], actor: str | None = None, scope: str | None = None,
+    def import_rows(self, rows: list[dict], actor: str | dict | None = None, scope: str | None = None,
                     numbers: list[int] | None = None) -> ImportResult:
         """Insert or update by code, all in one transaction, with a change row for each community
         added and each field updated. With `scope` (an approver's district) every row, and every
@@ -600,7 +600,7 @@ class CommunityRegistry:
 
         return self._write("import", actor, work)
 
-    def import_bytes(self, raw: bytes, where: str, name: str | None = None, actor: str | None = None,
+    def import_bytes(self, raw: bytes, where: str, name: str | None = None, actor: str | dict | None = None,
                      scope: str | None = None) -> ImportResult:
         """Import a CSV or XLSX file's bytes; problems name `where` (the file) and the row."""
         try:
@@ -612,7 +612,7 @@ class CommunityRegistry:
             raise exc.prefixed(where) from None
         return self.import_rows(rows, actor, scope, numbers)
 
-    def import_file(self, path: str | Path, actor: str | None = None, scope: str | None = None) -> ImportResult:
+    def import_file(self, path: str | Path, actor: str | dict | None = None, scope: str | None = None) -> ImportResult:
         path = Path(path)
         try:
             size = path.stat().st_size
@@ -639,7 +639,7 @@ class CommunityRegistry:
                              f"社区 {code} 属于{row.district},不在本账号管理的{scope}")
         return row
 
-    def edit(self, code: str, changes: dict, actor: str | None = None, scope: str | None = None) -> list[dict]:
+    def edit(self, code: str, changes: dict, actor: str | dict | None = None, scope: str | None = None) -> list[dict]:
         """Change some of a community's name, district, street, population and households; the
         changes made ({field, old, new}; none when every value was already so), each recorded."""
         actor = actor or console_actor()
@@ -665,7 +665,7 @@ class CommunityRegistry:
 
         return self._write("edit", actor, work)
 
-    def retire(self, code: str, on: dt.date | None = None, actor: str | None = None,
+    def retire(self, code: str, on: dt.date | None = None, actor: str | dict | None = None,
                scope: str | None = None) -> dict:
         """Retire a community from `on` (default: today in China): from that day no new request
         may name it. The row stays, so the log's old rows still read it."""
@@ -687,7 +687,7 @@ class CommunityRegistry:
 
         return self._write("retire", actor, work)
 
-    def restore(self, code: str, actor: str | None = None, scope: str | None = None) -> dict:
+    def restore(self, code: str, actor: str | dict | None = None, scope: str | None = None) -> dict:
         """Undo a retirement: the community takes new requests again."""
         actor = actor or console_actor()
 
