@@ -262,3 +262,41 @@ def test_an_import_of_10000_communities_is_one_entry(tmp_path, sqlite_url):
     assert len(shown["payload"]["changes"]) == 10_000
     sql(sqlite_url, "UPDATE zhunru_community SET street = '别处' WHERE code = 'C-09999'")
     assert verify(sqlite_url)[1]["problem"].startswith("community C-09999: street is '别处' in the registry")
+
+
+def test_registry_writes_and_appends_from_threads_keep_one_chain(db_url):
+    """Registry imports and allocations take the writers' lock of the group commit that decisions
+    go through: written at the same time from threads, they make one chain that verifies."""
+    import threading
+
+    from zhunru.app import Zhunru
+    from zhunru.office.allocations import Allocations
+    from zhunru.office.registry import CommunityRegistry
+
+    with Zhunru(db=db_url) as app:
+        registry = CommunityRegistry(app.log)
+        failures = []
+
+        def decide(k):
+            try:
+                for i in range(8):
+                    list(app.decide([bijie_request(id=f"r{k}-{i}")]))
+            except Exception as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
+
+        def office_work():
+            try:
+                for i in range(8):
+                    registry.import_rows([{"name": f"社区{i}", "code": f"C{i}", "district": "七星关区", "street": "市西街道",
+                                           "population": 1000 + i, "households": 300}])
+                    Allocations(registry).record(f"C{i}", 2021, "city", "社区工作经费", "100")
+            except Exception as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=decide, args=(k,)) for k in range(3)] + [threading.Thread(target=office_work)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert failures == []
+        assert app.log.verify() == (40, None)
