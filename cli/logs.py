@@ -67,17 +67,52 @@ def show(ident, fmt, lang, db_url):
         payload = json.loads(entry.payload_json)
     if fmt == "json":
         click.echo(dump_json({**_row(entry), "hash": entry.hash, "prev_hash": entry.prev_hash,
-                              "request": _request(entry.request_json), "payload": payload,
+                              "request": None if entry.entry_type in BESIDE else _request(entry.request_json),
+                              "payload": payload,
                               "attachments": attachments}))
         return
     click.echo(f"#{entry.seq} {entry.entry_type} {entry.created_at}")
     if entry.entry_type == "decision":
         click.echo(decision_text(payload, lang))
+    elif entry.entry_type in BESIDE:
+        for line in _beside_text(entry.entry_type, payload):
+            click.echo(printable(line))
     else:
         click.echo(dump_json(payload))  # JSON escapes control characters itself
     for a in map(printable, attachments):
         extra = f" {a['path']} ({a['size']} B, sha256 {a['sha256'][:12]}…)" if a.get("path") else ""
         click.echo(f"附件 attachment: {a['amount']} 元 {a['source']} {a.get('document') or ''}{extra}")
+
+
+BESIDE = ("registry_change", "funding_allocation")  # log/beside.py: not decisions
+SHOWN_CHANGES = 50  # of one registry entry, in text (--format json has them all)
+
+
+def _beside_text(entry_type: str, payload: dict) -> list[str]:
+    """A registry change or an allocation, line by line (what changed, who, when)."""
+    action = payload.get("action")
+    who = payload.get("by")
+    if action == "baseline":
+        rows = payload.get("communities") if entry_type == "registry_change" else payload.get("allocations")
+        what = "communities" if entry_type == "registry_change" else "allocations"
+        return [f"基线 baseline: the {len(rows or [])} {what} there were when the log began to record them "
+                f"({payload.get('at')})"]
+    if entry_type == "funding_allocation":
+        a = payload.get("allocation") or {}
+        return [f"拨款 allocation #{a.get('id')}: {a.get('community_code')} {a.get('year')} {a.get('level')} "
+                f"「{a.get('fund')}」 {a.get('amount')} 元 {a.get('document') or ''}".rstrip(),
+                f"记录 recorded by {who} at {a.get('recorded_at')}"]
+    changes = payload.get("changes") or []
+    lines = [f"社区名册 registry {action} by {who} at {payload.get('at')}: {len(changes)} change(s)"]
+    for c in changes[:SHOWN_CHANGES]:
+        if c.get("field") is None:
+            new = c.get("new") or {}
+            lines.append(f"  + {c.get('code')} " + " ".join(f"{k}={v}" for k, v in new.items()))
+        else:
+            lines.append(f"  {c.get('code')} {c.get('field')}: {c.get('old')} → {c.get('new')}")
+    if len(changes) > SHOWN_CHANGES:
+        lines.append(f"  … {len(changes) - SHOWN_CHANGES} more (--format json)")
+    return lines
 
 
 def _request(request_json: str) -> dict:
@@ -319,14 +354,20 @@ def key():
 @db_option
 def rebuild(fmt, db_url):
     """Write again, from the log, what each community carries (the rows that caps, the queue,
-    publication and reports read). Run it when `log verify` says they disagree with the log;
-    the log itself is not touched."""
+    publication and reports read), the community registry and the funding allocations (from
+    the log's registry_change and funding_allocation entries). Run it when `log verify` says
+    they disagree with the log; the log itself is not touched."""
     store = _open(db_url)
     written = store.rebuild_targets()
+    beside = store.rebuild_beside()
     if fmt == "json":
-        click.echo(dump_json({"rebuilt": written}))
-    else:
-        click.echo(f"已重建 rebuilt: {written} community rows from the log")
+        click.echo(dump_json({"rebuilt": written, **{k: v for k, v in beside.items() if v is not None}}))
+        return
+    click.echo(f"已重建 rebuilt: {written} community rows from the log")
+    if beside["registry"] is not None:
+        click.echo(f"已重建 rebuilt: the registry's {beside['registry']} communities and their recorded changes")
+    if beside["allocations"] is not None:
+        click.echo(f"已重建 rebuilt: {beside['allocations']} funding allocations")
 
 
 COMMANDS = [log]

@@ -65,6 +65,40 @@ def test_the_log_is_append_only_for_everyone(tmp_path, pg_url):
             conn.execute(f"DROP ROLE {role}")
 
 
+def test_the_registry_stays_writable_and_its_entries_append_only(tmp_path, pg_url):
+    """Registry and allocations change in place by design; their entries in the chain do not."""
+    from helpers import registry_csv
+
+    role = "zr_app_" + uuid.uuid4().hex[:8]
+    assert run("community", "import", registry_csv(tmp_path), "--db", pg_url).exit_code == 0
+    done = run("log", "protect", "--app-role", role, "--password-stdin", "--db", pg_url, input="app-password-123\n")
+    assert done.exit_code == 0, done.output
+    app_url = pg_url.replace("postgresql://postgres@", f"postgresql://{role}:app-password-123@").replace(
+        "postgresql://postgres:postgres@", f"postgresql://{role}:app-password-123@")
+    try:
+        for args in (("community", "edit", "QX-001", "--population", "8300"),
+                     ("community", "retire", "QX-002", "--on", "2030-01-01"),
+                     ("funding", "record", "--community", "QX-001", "--year", "2021", "--level", "city",
+                      "--fund", "社区工作经费", "--amount", "32800")):
+            done = run(*args, "--db", app_url)
+            assert done.exit_code == 0, done.output
+        assert "log intact: 4 rows" in run("log", "verify", "--db", app_url).output
+        for url, says in ((pg_url, "append-only"), (app_url, "permission denied")):
+            assert says in refused(url, "UPDATE zhunru_log SET payload_json = '{}' WHERE entry_type = 'registry_change'")
+            assert says in refused(url, "DELETE FROM zhunru_log WHERE entry_type = 'funding_allocation'")
+        # what the application role may change it cannot hide: verify names it, rebuild undoes it
+        with psycopg.connect(app_url.replace("postgresql+psycopg", "postgresql")) as conn:
+            conn.execute("UPDATE zhunru_community SET population = 1 WHERE code = 'QX-001'")
+            conn.execute("DELETE FROM zhunru_allocation")
+        assert "community QX-001: population is 1" in run("log", "verify", "--db", app_url).output
+        assert run("log", "rebuild", "--db", app_url).exit_code == 0
+        assert "log intact: 4 rows" in run("log", "verify", "--db", app_url).output
+    finally:
+        with psycopg.connect(pg_url.split("?")[0], autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
+
+
 def test_sqlite_says_it_cannot(sqlite_url, tmp_path):
     decide(tmp_path, sqlite_url, "a")
     done = run("log", "protect", "--db", sqlite_url)

@@ -159,7 +159,10 @@ def test_unknown_community_is_exit_2_and_nothing_logged(tmp_path, db_url, testvi
                                for i, c in enumerate([[{"name": "QX-001"}], [{"name": "不存在社区"}]])), encoding="utf-8")
     result = invoke("evaluate", "--batch", batch, "--db", db_url)
     assert result.exit_code == 2 and "line 2: communities[0]: unknown community" in result.output
-    assert invoke("log", "verify", "--db", db_url).output.strip().endswith("0 rows")
+    # the log holds the import's registry entry and no decision
+    assert invoke("log", "verify", "--db", db_url).output.strip().endswith("1 rows")
+    assert [e["type"] for e in json.loads(invoke("log", "list", "--db", db_url, "--format", "json").output)] == [
+        "registry_change"]
 
 
 def test_all_without_a_registry_is_an_error(tmp_path, db_url, testville):

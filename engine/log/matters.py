@@ -201,6 +201,8 @@ def find_matter(store, ident: str) -> Matter:
     entry = store.find(ident)
     if entry is None:
         raise InputError(f"ID: no decision or request {ident!r} in the log {store.display_url}")
+    if entry.entry_type in ("registry_change", "funding_allocation"):
+        raise InputError(f"ID: {ident!r} is a {entry.entry_type} entry of the log, not a decision")
     if entry.entry_type != "decision":
         entry = store.find(entry.refers_to or "")
         if entry is None or entry.entry_type != "decision":

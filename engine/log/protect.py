@@ -4,7 +4,9 @@ Triggers make the log tables append-only for everyone, the tables' owner include
 DELETE or TRUNCATE of zhunru_log, zhunru_attachment or zhunru_checkpoint is refused, and the
 head (zhunru_head) may only move forward. With `app_role`, a login role is made for the
 service and the CLI that may only SELECT and INSERT on those tables (and keep the derived
-tables — what communities carry, accounts, sessions, the registry — up to date).
+tables — what communities carry, accounts, sessions, the registry — up to date). The registry
+and the allocations are edited in place by design, so they stay writable; each of their changes
+is an entry of the log (append-only like the rest), and `log verify` checks them against it.
 
 This raises the bar; it does not remove it: a superuser or the tables' owner can drop a
 trigger. What catches them is a signed checkpoint kept outside the database

@@ -1,8 +1,14 @@
 """The decision log: append-only, one SHA-256 hash chain over every entry (sqlmodel).
 
-An entry is a decision, or a later act on one (approval, refusal). Each row stores the previous
-row's hash; the row hash covers its sequence number, its content and its funding attachments,
-so `verify` detects a changed byte, a deleted row and reordered rows. An entry and its
+An entry is a decision, or a later act on one (approval, refusal, withdrawal, a request to
+withdraw), or a change of what decisions rest on: the community registry and the funding
+allocations (`registry_change`, `funding_allocation`: beside.py, written with their tables by
+`append_beside`). Each row stores the previous row's hash; the row hash covers its sequence
+number, its content and its funding attachments, so `verify` detects a changed byte, a deleted
+row and reordered rows. The ruleset a decision rests on is part of its content: the row's
+`ruleset` (id@version) and `ruleset_sha256` (of the version's file) are hashed with it, so the
+version a decision was made under is in the chain and cannot be changed without breaking it;
+`log replay` compares that sha256 with the file loaded now. An entry and its
 attachments are written in one transaction or not at all. Writers serialise on a lock (SQLite:
 BEGIN IMMEDIATE; PostgreSQL: a transaction-level advisory lock) so concurrent processes keep one
 chain. Decisions are idempotent by request id: logging a request already logged returns the
@@ -12,7 +18,9 @@ A row's content hash is taken over its stored values before the lock (format 2, 
 under the lock only the sequence number and the chain hash are assigned. Appends from many
 threads are committed together (group commit, `append`) through one driver connection
 (writer.py). The rows of what each community carries (targets.py) are written in the same
-transaction, and a cap is checked there. Readers take no write lock and stream.
+transaction, and a cap is checked there. Readers take no write lock and stream. `verify` also
+checks the target rows, the registry and the allocations against the chain; `rebuild_targets`
+and `rebuild_beside` write them again from it.
 
 Only commands that need the database import this module (it pulls in SQLAlchemy).
 """
@@ -44,6 +52,7 @@ from zhunru.log.writer import GENESIS, Writer
 ADVISORY_LOCK = 0x7A68756E7275  # "zhunru"
 GATHER_WAITS, GATHER_SECONDS = 4, 0.0002  # at most 0.8 ms spent gathering a group
 MAX_ROUNDS = 16  # groups one caller commits before it hands the committer's role on
+BESIDE_WHERE = "entry_type IN ('registry_change', 'funding_allocation')"  # beside.TYPES
 FORMAT = 2  # rows written now: hashed as stored bytes (content_digest); 1 / NULL: row_hash of sorted JSON
 
 
@@ -53,10 +62,14 @@ class LogEntry(SQLModel, table=True):
         # what awaits the district body: a small partial index, not one over every row
         Index("ix_zhunru_log_pending", "seq", sqlite_where=text("outcome = 'needs_approval' AND entry_type = 'decision'"),
               postgresql_where=text("outcome = 'needs_approval' AND entry_type = 'decision'")),
+        # the few entries of the registry and the allocations (beside.py), found without a scan
+        Index("ix_zhunru_log_beside", "entry_type", "seq", sqlite_where=text(BESIDE_WHERE),
+              postgresql_where=text(BESIDE_WHERE)),
     )
     seq: int = Field(primary_key=True)
     entry_id: str = Field(index=True, unique=True, max_length=64)
-    entry_type: str = Field(max_length=32)  # decision | approval | refusal
+    # decision | approval | refusal | withdrawal | withdrawal_request | registry_change | funding_allocation
+    entry_type: str = Field(max_length=32)
     request_id: str = Field(max_length=128)
     decision_key: str | None = Field(default=None, unique=True, max_length=128)  # request id of a decision
     refers_to: str | None = Field(default=None, max_length=64)  # decision an act is about
@@ -287,6 +300,7 @@ class DecisionLog:
                 SQLModel.metadata.create_all(conn, tables=TABLES)
                 if upgrade:
                     _upgrade(conn)
+                _ensure_indexes(conn, self.is_sqlite)
         except OperationalError as exc:
             raise LogError(f"--db: cannot open the log at {self.display_url} ({_short(exc)})") from None
         self._file = self._identity()  # checked at every commit: a deleted or swapped file is noticed
@@ -478,6 +492,32 @@ class DecisionLog:
             if len(matters - {t["matter"]}) >= record.cap:
                 raise CapConflict(record.entry["request_id"], t["community"])
 
+    def append_beside(self, work):
+        """Append entries together with changes to tables kept beside the chain (the registry,
+        the allocations: beside.py), in one transaction under the writers' lock, so a change
+        and its entry are both written or neither. `work(conn, seq)` makes its changes on
+        `conn` and returns (result, entry dicts); its entries take rows seq, seq + 1, ….
+        Returns (result, the entries as written). Database errors are the caller's to word."""
+        self._check_file()
+        with self.engine.begin() as conn:  # SQLite: BEGIN IMMEDIATE, the writers' lock
+            self._lock(conn)
+            head = conn.execute(select(Head.seq, Head.hash).where(Head.id == 1)).first()
+            seq, prev = (head[0], head[1]) if head else (0, GENESIS)
+            result, entries = work(conn, seq + 1)
+            rows = []
+            for fields in entries:
+                seq += 1
+                entry = dict(fields, seq=seq, prev_hash=prev, fmt=FORMAT)
+                entry["hash"] = prev = chain_hash(seq, prev, content_digest(entry, []))
+                rows.append({k: entry.get(k) for k in STORED_FIELDS})
+            if rows:
+                conn.execute(LogEntry.__table__.insert(), rows)
+                conn.execute(text("INSERT INTO zhunru_head (id, seq, hash) VALUES (1, :s, :h) "
+                                  "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash"),
+                             {"s": seq, "h": prev})
+        self._check_file()
+        return result, rows
+
     def _insert(self, conn, table, columns, rows: list[tuple] | list[dict], or_ignore: bool = False) -> None:
         if not rows:
             return
@@ -506,6 +546,16 @@ class DecisionLog:
             written += len(batch)
             _rebuild_carried(conn)
         return written
+
+    def rebuild_beside(self) -> dict:
+        """Write the registry and the allocations again from the chain's entries (under the
+        writers' lock): {"registry": communities, "allocations": rows}, None for a table the
+        chain does not record yet (left as it is)."""
+        from zhunru.log import beside
+
+        with self.engine.begin() as conn:
+            self._lock(conn)
+            return {"registry": beside.rebuild_registry(conn), "allocations": beside.rebuild_allocations(conn)}
 
     # -- reading ---------------------------------------------------------------------------
     def entries(self, limit: int | None = None, newest_first: bool = True, **where) -> list[LogEntry]:
@@ -605,7 +655,9 @@ class DecisionLog:
             if recorded != (checked, prev):
                 return checked, (f"the log ends at row {checked} but its head record says row {recorded[0]}"
                                  " (rows were cut off the end, or the head was changed)")
-            return checked, _verify_targets(conn, after) or _verify_carried(conn)
+            from zhunru.log import beside
+
+            return checked, _verify_targets(conn, after) or _verify_carried(conn) or beside.verify(conn)
 
     # -- anchors outside the database (log/checkpoint.py) -----------------------------------------
     def checkpoint(self, key) -> Checkpoint:
@@ -786,6 +838,27 @@ def _expected_targets(conn, after: int = 0) -> Iterator[list[dict]]:
             yield targets.rows_for(row["seq"], json.loads(row["request_json"]), json.loads(row["payload_json"]), state)
         except (ValueError, KeyError, TypeError, AttributeError):
             yield []  # a row zhunru did not write: its hash already says so
+
+
+def _ensure_indexes(conn, is_sqlite: bool) -> None:
+    """Indexes added to the log table after it was first made (create_all makes only those of
+    new tables). A role that may not create them (`log protect`'s application role) goes on
+    without: the queries they serve then scan."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import ProgrammingError
+
+    have = {i["name"] for i in inspect(conn).get_indexes(LogEntry.__tablename__)}
+    for index in LogEntry.__table__.indexes:
+        if index.name in have:
+            continue
+        if is_sqlite:
+            index.create(conn)
+            continue
+        try:
+            with conn.begin_nested():
+                index.create(conn)
+        except ProgrammingError:
+            pass
 
 
 def _needs_upgrade(conn) -> bool:

@@ -4,7 +4,10 @@ One row is one appropriation: a community (by registry code), a budget year, the
 government that pays (city, district, street), the fund's name as the ruleset names it (or its
 clause id), the amount in yuan and the document that allocated it. Amounts are stored as
 Decimal text with two decimals: exact, never floats. Rows are only added: a correction is a
-further (negative) allocation, so what was recorded stays visible.
+further (negative) allocation, so what was recorded stays visible. Each allocation is also a
+`funding_allocation` entry of the decision log's hash chain (with who recorded it), written in
+the same transaction under the chain's lock: `zhunru log verify` checks the table against the
+chain and `zhunru log rebuild` writes it again from it (log/beside.py).
 
 Only commands that need the database import this module (it pulls in SQLAlchemy).
 """
@@ -13,10 +16,12 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 
+from sqlalchemy import insert, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, select
 
 from zhunru.errors import InputError
+from zhunru.log import beside
 from zhunru.log.store import LogError, _short
 from zhunru.office.registry import CommunityRegistry
 
@@ -71,11 +76,18 @@ class Allocations:
         self.engine = registry.engine
         try:
             SQLModel.metadata.create_all(self.engine, tables=[Allocation.__table__])
+            with registry.log.reader.connect() as conn:
+                needed = (not beside.has_entries(conn, beside.ALLOCATION)
+                          and conn.execute(text("SELECT 1 FROM zhunru_allocation LIMIT 1")).first() is not None)
+            if needed:
+                registry.log.append_beside(lambda conn, seq: (None, [b] if (b := _baseline(conn)) else []))
         except SQLAlchemyError as exc:
             raise LogError(f"--db: cannot open the allocations at {registry.log.display_url} ({_short(exc)})") from None
 
     def record(self, community: str, year: int, level: str, fund: str, amount: Decimal | str,
-               document: str | None = None) -> Allocation:
+               document: str | None = None, actor=None) -> Allocation:
+        """Record an allocation; `actor`: who (an account as acts record it, beside.account_actor;
+        default: the console's user), kept in its chain entry."""
         if self.registry.get(community) is None:
             raise InputError(f"--community: unknown community code {community!r} (zhunru community list)")
         if level not in LEVELS:
@@ -88,14 +100,26 @@ class Allocations:
         if document is not None and len(document) > 200:
             raise InputError("--document: at most 200 characters")
         value = amount if isinstance(amount, Decimal) else parse_amount(amount)
-        row = Allocation(community_code=community, year=year, level=level, fund=fund, amount=str(value),
-                         document=document, recorded_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+        actor = actor or beside.console_actor()
+        fields = {"community_code": community, "year": year, "level": level, "fund": fund, "amount": str(value),
+                  "document": document}
+
+        def in_chain(conn, seq):
+            entries = []
+            baseline = _baseline(conn)
+            if baseline is not None:
+                entries.append(baseline)
+            recorded_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            new_id = conn.execute(insert(Allocation.__table__).values(**fields, recorded_at=recorded_at)
+                                  ).inserted_primary_key[0]
+            row = Allocation(id=new_id, **fields, recorded_at=recorded_at)
+            entries.append(beside.allocation_entry(row.model_dump(), actor))
+            return row, entries
+
         try:
-            with Session(self.engine, expire_on_commit=False) as session, session.begin():
-                session.add(row)
+            return self.registry.log.append_beside(in_chain)[0]
         except SQLAlchemyError as exc:
             raise LogError(f"--db: could not record the allocation ({_short(exc)}); nothing was written") from None
-        return row
 
     def for_year(self, year: int, codes: list[str] | None = None) -> list[Allocation]:
         with Session(self.engine) as session:
@@ -103,6 +127,16 @@ class Allocations:
             if codes is not None:
                 query = query.where(Allocation.community_code.in_(codes))
             return list(session.exec(query.order_by(Allocation.id)).all())
+
+
+def _baseline(conn) -> dict | None:
+    """The baseline entry of allocations recorded before the chain recorded them (none of its
+    entries is an allocation yet): every row as it is. None otherwise. Under the lock."""
+    if beside.has_entries(conn, beside.ALLOCATION):
+        return None
+    rows = [dict(r) for r in conn.execute(text(f"SELECT {', '.join(beside.ALLOCATED)} FROM zhunru_allocation "
+                                               "ORDER BY id")).mappings()]
+    return beside.allocation_baseline(rows) if rows else None
 
 
 def ruleset_for_year(city: str, year: int, rulesets=None):

@@ -40,6 +40,8 @@ def find_decision(log: DecisionLog, ident: str) -> LogEntry:
     found = log.find(ident)
     if found is not None and found.entry_type == "decision":
         return found
+    if found is not None and found.entry_type in ("registry_change", "funding_allocation"):
+        raise InputError(f"ID: {ident!r} is a {found.entry_type} entry of the log, not a decision (zhunru log show {ident})")
     raise InputError(f"ID: no decision {ident!r} in the log at {log.display_url} (zhunru queue, zhunru log list)")
 
 

@@ -11,7 +11,11 @@ Requests name target communities by code or name, or `{"name": "all", "street": 
 
 Every change — each community an import adds, each field an import or an edit changes, each
 retirement and its undoing — is a row of `zhunru_community_change` (who, when, the old and the
-new value), written in the transaction that makes the change: both or neither.
+new value), written in the transaction that makes the change: both or neither. Each operation
+(a whole import, an edit, a retirement, its undoing) is also one `registry_change` entry of the
+decision log's hash chain, written in that same transaction under the chain's lock, and its
+change rows carry that entry's row (`entry_seq`): `zhunru log verify` checks that the tables
+agree with the chain, `zhunru log rebuild` writes them again from it (log/beside.py).
 
 Only commands that need the database import this module (it pulls in SQLAlchemy).
 """
@@ -20,7 +24,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 import unicodedata
 import weakref
 import zipfile
@@ -33,8 +36,9 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import deferred, undefer
 from sqlmodel import Field, Session, SQLModel, select
 from zhunru.errors import InputError
-from zhunru.models import MAX_COUNT
+from zhunru.log import beside
 from zhunru.log.store import DecisionLog, LogError, _short
+from zhunru.models import MAX_COUNT
 from zhunru.office.accounts import Forbidden
 from zhunru.rulebook.normalize import normalize
 
@@ -96,6 +100,9 @@ class CommunityChange(SQLModel, table=True):
     new_value: str | None = Field(default=None, max_length=2000)
     actor: str = Field(max_length=200)  # an account's name, or console:<os user>
     at: str = Field(index=True, max_length=40)
+    # the log row (registry_change entry) that records this change; NULL: recorded before the
+    # chain recorded the registry (its baseline entry holds a digest of those rows)
+    entry_seq: int | None = Field(default=None, index=True)
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("id", "code", "district", "action", "field", "old_value", "new_value",
@@ -472,10 +479,6 @@ def _value(column: str, value) -> str | int | None:
     return value_text
 
 
-def _shown(value) -> str | None:
-    return None if value is None else str(value)
-
-
 _READY: weakref.WeakSet = weakref.WeakSet()  # logs whose registry tables are known to be there
 
 
@@ -495,20 +498,39 @@ class CommunityRegistry:
                     _ensure_schema(conn, self.log.is_sqlite)
         except SQLAlchemyError as exc:
             raise LogError(f"--db: cannot open the registry at {self.log.display_url} ({_short(exc)})") from None
+        if not read_only:
+            self._record_baseline()
         _READY.add(self.log)
 
     def close(self) -> None:
         self.log.close()
 
     # -- writing ---------------------------------------------------------------------------
-    def _write(self, work):
-        """Run `work(session)` in one transaction under the registry's lock; a database failure
-        is a LogError saying nothing was written."""
+    def _write(self, action: str, actor, work):
+        """Run `work(session, at)` → (result, changes) in one transaction under the decision
+        log's lock; the changes ({code, district, field, old, new}) become rows of
+        zhunru_community_change and one `registry_change` entry of the chain, in the same
+        transaction. A database failure is a LogError saying nothing was written."""
+
+        def in_chain(conn, seq):
+            entries = []
+            baseline = _baseline(conn)
+            if baseline is not None:
+                entries.append(baseline)
+                seq += 1
+            at = now_iso()
+            with Session(bind=conn) as session:
+                result, changes = work(session, at)
+                session.flush()
+            if changes:
+                payload = beside.registry_payload(action, changes, actor, at)
+                entries.append(beside.registry_entry(payload))
+                conn.execute(insert(CommunityChange.__table__),
+                             [dict(zip(beside.CHANGE, row), entry_seq=seq) for row in beside.change_rows(payload)])
+            return result, entries
+
         try:
-            with Session(self.engine) as session, session.begin():
-                if not self.log.is_sqlite:
-                    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": IMPORT_LOCK})
-                return work(session)
+            return self.log.append_beside(in_chain)[0]
         except IntegrityError:
             raise LogError("--db: another import wrote the same codes at the same time; nothing was written, "
                            "run the import again") from None
@@ -516,7 +538,18 @@ class CommunityRegistry:
             raise LogError(f"--db: could not write the registry at {self.log.display_url} ({_short(exc)}); "
                            "nothing was written") from None
 
-    def import_rows(self, rows: list[dict], actor: str | None = None, scope: str | None = None,
+    def _record_baseline(self) -> None:
+        """A registry written before the chain recorded it: its baseline entry, now (log/beside.py)."""
+        try:
+            with self.log.reader.connect() as conn:
+                if beside.has_entries(conn, beside.REGISTRY) or not _has_rows(conn):
+                    return
+            self.log.append_beside(lambda conn, seq: (None, [b] if (b := _baseline(conn)) is not None else []))
+        except SQLAlchemyError as exc:
+            raise LogError(f"--db: could not record the registry in the log at {self.log.display_url} "
+                           f"({_short(exc)}); nothing was written") from None
+
+    def import_rows(self, rows: list[dict], actor: str | dict | None = None, scope: str | None = None,
                     numbers: list[int] | None = None) -> ImportResult:
         """Insert or update by code, all in one transaction, with a change row for each community
         added and each field updated. With `scope` (an approver's district) every row, and every
@@ -530,9 +563,8 @@ class CommunityRegistry:
                     raise OutOfScope(f"{where}: {row['district']} is outside your district {scope}",
                                      f"{where_zh}:“{row['district']}”不在本账号管理的{scope}")
 
-        def work(session) -> ImportResult:
+        def work(session, now: str) -> tuple[ImportResult, list[dict]]:
             result = ImportResult()
-            now = now_iso()
             existing = {}
             codes = [x["code"] for x in rows]
             for start in range(0, len(codes), IN_CHUNK):
@@ -551,30 +583,24 @@ class CommunityRegistry:
                 if old is None:
                     session.add(CommunityRow(**{k: row[k] for k in COLUMNS}, updated_at=now))
                     result.added.append(row["code"])
-                    changes.append({"code": row["code"], "district": row["district"], "action": "import",
-                                    "field": None, "old_value": None, "actor": actor, "at": now,
-                                    "new_value": json.dumps({k: row[k] for k in COLUMNS if k != "code"},
-                                                            ensure_ascii=False)})
+                    changes.append({"code": row["code"], "district": row["district"], "field": None, "old": None,
+                                    "new": {k: row[k] for k in beside.ADDED}})
                 elif any(getattr(old, k) != row[k] for k in COLUMNS):
                     for k in COLUMNS:
                         if getattr(old, k) != row[k]:
-                            changes.append({"code": row["code"], "district": row["district"], "action": "import",
-                                            "field": k, "old_value": _shown(getattr(old, k)),
-                                            "new_value": _shown(row[k]), "actor": actor, "at": now})
+                            changes.append({"code": row["code"], "district": row["district"], "field": k,
+                                            "old": getattr(old, k), "new": row[k]})
                             setattr(old, k, row[k])
                     old.updated_at = now
                     session.add(old)
                     result.updated.append(row["code"])
                 else:
                     result.unchanged.append(row["code"])
-            session.flush()
-            if changes:
-                session.execute(insert(CommunityChange.__table__), changes)
-            return result
+            return result, changes
 
-        return self._write(work)
+        return self._write("import", actor, work)
 
-    def import_bytes(self, raw: bytes, where: str, name: str | None = None, actor: str | None = None,
+    def import_bytes(self, raw: bytes, where: str, name: str | None = None, actor: str | dict | None = None,
                      scope: str | None = None) -> ImportResult:
         """Import a CSV or XLSX file's bytes; problems name `where` (the file) and the row."""
         try:
@@ -586,7 +612,7 @@ class CommunityRegistry:
             raise exc.prefixed(where) from None
         return self.import_rows(rows, actor, scope, numbers)
 
-    def import_file(self, path: str | Path, actor: str | None = None, scope: str | None = None) -> ImportResult:
+    def import_file(self, path: str | Path, actor: str | dict | None = None, scope: str | None = None) -> ImportResult:
         path = Path(path)
         try:
             size = path.stat().st_size
@@ -613,7 +639,7 @@ class CommunityRegistry:
                              f"社区 {code} 属于{row.district},不在本账号管理的{scope}")
         return row
 
-    def edit(self, code: str, changes: dict, actor: str | None = None, scope: str | None = None) -> list[dict]:
+    def edit(self, code: str, changes: dict, actor: str | dict | None = None, scope: str | None = None) -> list[dict]:
         """Change some of a community's name, district, street, population and households; the
         changes made ({field, old, new}; none when every value was already so), each recorded."""
         actor = actor or console_actor()
@@ -626,67 +652,57 @@ class CommunityRegistry:
             raise OutOfScope(f"district: {wanted['district']} is outside your district {scope}",
                              f"区县:“{wanted['district']}”不在本账号管理的{scope}")
 
-        def work(session) -> list[dict]:
+        def work(session, now: str) -> tuple[list[dict], list[dict]]:
             row = self._row(session, code, scope)
-            now = now_iso()
             done = [{"field": k, "old": getattr(row, k), "new": v} for k, v in wanted.items() if getattr(row, k) != v]
             if not done:
-                return []
+                return [], []
             for change in done:
                 setattr(row, change["field"], change["new"])
             row.updated_at = now
             session.add(row)
-            session.flush()
-            session.execute(insert(CommunityChange.__table__), [
-                {"code": code, "district": row.district, "action": "edit", "field": c["field"],
-                 "old_value": _shown(c["old"]), "new_value": _shown(c["new"]), "actor": actor, "at": now}
-                for c in done])
-            return done
+            return done, [{"code": code, "district": row.district, **c} for c in done]
 
-        return self._write(work)
+        return self._write("edit", actor, work)
 
-    def retire(self, code: str, on: dt.date | None = None, actor: str | None = None,
+    def retire(self, code: str, on: dt.date | None = None, actor: str | dict | None = None,
                scope: str | None = None) -> dict:
         """Retire a community from `on` (default: today in China): from that day no new request
         may name it. The row stays, so the log's old rows still read it."""
         actor = actor or console_actor()
         on = on or today()
 
-        def work(session) -> dict:
+        def work(session, now: str) -> tuple[dict, list[dict]]:
             row = self._row(session, code, scope)
             if row.retired_at is not None:
                 raise RegistryError(f"CODE: community {code} is already retired (on {row.retired_at}); "
                                     f"undo it first (zhunru community retire {code} --undo)",
                                     f"社区 {code} 已于 {row.retired_at} 撤销,不能再次撤销", "code")
-            now = now_iso()
             session.execute(CommunityRow.__table__.update().where(CommunityRow.__table__.c.code == code)
                             .values(retired_at=on.isoformat(), updated_at=now))
-            session.execute(insert(CommunityChange.__table__), [
-                {"code": code, "district": row.district, "action": "retire", "field": "retired_at",
-                 "old_value": None, "new_value": on.isoformat(), "actor": actor, "at": now}])
-            return {"code": code, "name": row.name, "district": row.district, "street": row.street,
-                    "retired_at": on.isoformat()}
+            return ({"code": code, "name": row.name, "district": row.district, "street": row.street,
+                     "retired_at": on.isoformat()},
+                    [{"code": code, "district": row.district, "field": "retired_at", "old": None,
+                      "new": on.isoformat()}])
 
-        return self._write(work)
+        return self._write("retire", actor, work)
 
-    def restore(self, code: str, actor: str | None = None, scope: str | None = None) -> dict:
+    def restore(self, code: str, actor: str | dict | None = None, scope: str | None = None) -> dict:
         """Undo a retirement: the community takes new requests again."""
         actor = actor or console_actor()
 
-        def work(session) -> dict:
+        def work(session, now: str) -> tuple[dict, list[dict]]:
             row = self._row(session, code, scope)
             if row.retired_at is None:
                 raise RegistryError(f"CODE: community {code} is not retired", f"社区 {code} 没有撤销,无需恢复", "code")
-            now = now_iso()
             session.execute(CommunityRow.__table__.update().where(CommunityRow.__table__.c.code == code)
                             .values(retired_at=None, updated_at=now))
-            session.execute(insert(CommunityChange.__table__), [
-                {"code": code, "district": row.district, "action": "restore", "field": "retired_at",
-                 "old_value": row.retired_at, "new_value": None, "actor": actor, "at": now}])
-            return {"code": code, "name": row.name, "district": row.district, "street": row.street,
-                    "retired_at": None, "was_retired_at": row.retired_at}
+            return ({"code": code, "name": row.name, "district": row.district, "street": row.street,
+                     "retired_at": None, "was_retired_at": row.retired_at},
+                    [{"code": code, "district": row.district, "field": "retired_at", "old": row.retired_at,
+                      "new": None}])
 
-        return self._write(work)
+        return self._write("restore", actor, work)
 
     # -- reading ---------------------------------------------------------------------------
     def list(self, district: str | None = None, street: str | None = None, *, retired: bool = False,
@@ -746,7 +762,8 @@ def _current(reader) -> bool:
     with reader.connect() as conn:
         inspector = inspect(conn)
         return (inspector.has_table(CommunityChange.__tablename__) and inspector.has_table(CommunityRow.__tablename__)
-                and "retired_at" in {c["name"] for c in inspector.get_columns(CommunityRow.__tablename__)})
+                and "retired_at" in {c["name"] for c in inspector.get_columns(CommunityRow.__tablename__)}
+                and "entry_seq" in {c["name"] for c in inspector.get_columns(CommunityChange.__tablename__)})
 
 
 def _ensure_schema(conn, is_sqlite: bool) -> None:
@@ -758,6 +775,33 @@ def _ensure_schema(conn, is_sqlite: bool) -> None:
     columns = {c["name"] for c in inspect(conn).get_columns(CommunityRow.__tablename__)}
     if "retired_at" not in columns:
         conn.exec_driver_sql("ALTER TABLE zhunru_community ADD COLUMN retired_at VARCHAR(10)")
+    if "entry_seq" not in {c["name"] for c in inspect(conn).get_columns(CommunityChange.__tablename__)}:
+        conn.exec_driver_sql("ALTER TABLE zhunru_community_change ADD COLUMN entry_seq INTEGER")
+        for index in CommunityChange.__table__.indexes:
+            index.create(conn, checkfirst=True)
+
+
+def _has_rows(conn) -> bool:
+    return any(conn.execute(text(f"SELECT 1 FROM {t} LIMIT 1")).first() is not None
+               for t in (CommunityRow.__tablename__, CommunityChange.__tablename__))
+
+
+def _baseline(conn) -> dict | None:
+    """The baseline entry of a registry that has rows the chain has not recorded (it records no
+    registry change yet): every community as it is, and a digest of the history before. None
+    when the chain records the registry already, or the registry is empty. Under the lock.
+
+    Why a baseline rather than "rows older than the first registry entry are from before the
+    chain": a row's age is only what the row itself says, and an edit of such a row would never
+    be caught; with the baseline every row is covered from the upgrade on."""
+    if beside.has_entries(conn, beside.REGISTRY) or not _has_rows(conn):
+        return None
+    columns = ("code", *beside.COMMUNITY)
+    communities = [dict(r) for r in conn.execute(text(f"SELECT {', '.join(columns)} FROM zhunru_community "
+                                                      "ORDER BY code")).mappings()]
+    history = [tuple(r) for r in conn.execute(text(f"SELECT {', '.join(beside.CHANGE)} FROM zhunru_community_change "
+                                                   "WHERE entry_seq IS NULL ORDER BY id"))]
+    return beside.registry_baseline(communities, history)
 
 
 # -- requests ---------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ def funding(request: Request, city: str | None = None, year: str | None = None, 
 
 @router.post("/funding")
 async def record(request: Request):
+    from zhunru.log.beside import account_actor
     from zhunru.office.allocations import Allocations, parse_amount
     from zhunru.office.registry import CommunityRegistry
 
@@ -67,6 +68,6 @@ async def record(request: Request):
     year = _year(data.get("year"))
     await run_in_threadpool(Allocations(registry).record, community.code, year, data.get("level", ""),
                             data.get("fund", ""), parse_amount(data.get("amount", ""), "amount"),
-                            (data.get("document") or "").strip() or None)
+                            (data.get("document") or "").strip() or None, account_actor(account, "web"))
     query = f"city={data.get('city', '')}&year={year}&district={community.district}&done={community.code}"
     return RedirectResponse(f"/funding?{query}", status_code=303)

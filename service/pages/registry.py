@@ -37,6 +37,13 @@ FIELDS = {"name": "名称", "district": "区县", "street": "街道", "populatio
 ACTIONS = {"import": "导入", "edit": "修改", "retire": "撤销", "restore": "恢复"}
 
 
+def account_actor(account) -> dict:
+    """Who acts, as the chain records it (the account, its role and scope, from the web)."""
+    from zhunru.log.beside import account_actor as actor
+
+    return actor(account, "web")
+
+
 def _registry(request: Request):
     from zhunru.office.registry import CommunityRegistry
 
@@ -194,7 +201,7 @@ async def import_file(request: Request):
                                        f"文件:{name} 过大,名册文件不能超过 {_size(MAX_UPLOAD)}。本次未导入任何社区。")
     try:
         result = await run_in_threadpool(lambda: _registry(request).import_bytes(
-            raw, name, name, actor=account.name, scope=_scope(account)))
+            raw, name, name, actor=account_actor(account), scope=_scope(account)))
     except RegistryError as exc:
         return await run_in_threadpool(_render, request, account, None, None, 422,
                                        f"{_problem(exc)}。本次未导入任何社区。")
@@ -216,7 +223,7 @@ async def edit(request: Request):
     if account.role == "approver":  # shown, not editable; what is posted is still checked
         changes["district"] = changes.get("district") or account.scope
     try:
-        done = await run_in_threadpool(lambda: _registry(request).edit(code, changes, actor=account.name,
+        done = await run_in_threadpool(lambda: _registry(request).edit(code, changes, actor=account_actor(account),
                                                                        scope=_scope(account)))
     except (Forbidden, RegistryError) as exc:
         refused = _refused(exc)
@@ -247,9 +254,9 @@ async def retire(request: Request):
                                            f"撤销日期:“{data.get('on', '')[:20]}”不是有效日期,请按 2026-05-01 的格式填写。")
     try:
         if undo:
-            await run_in_threadpool(lambda: _registry(request).restore(code, actor=account.name, scope=_scope(account)))
+            await run_in_threadpool(lambda: _registry(request).restore(code, actor=account_actor(account), scope=_scope(account)))
         else:
-            await run_in_threadpool(lambda: _registry(request).retire(code, on, actor=account.name,
+            await run_in_threadpool(lambda: _registry(request).retire(code, on, actor=account_actor(account),
                                                                       scope=_scope(account)))
     except (Forbidden, RegistryError) as exc:
         refused = _refused(exc)
