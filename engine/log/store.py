@@ -699,28 +699,33 @@ class DecisionLog:
                 yield conn
 
 
-_ROW_HASHES = text("SELECT seq, hash FROM zhunru_log WHERE seq > :after AND seq <= :last ORDER BY seq LIMIT :page")
-
-
-def row_hashes(conn, last: int, page: int = 20000) -> Iterator[bytes]:
+def row_hashes(conn, last: int, page: int = 50000) -> Iterator[bytes]:
     """The stored hashes of rows 1..`last`, as bytes, in sequence order: the leaves of the Merkle
-    tree (merkle.py). Reads only seq and hash, page by page (keyset): memory stays bounded.
+    tree (merkle.py). Reads only seq and hash, page by page (keyset) on the connection's own
+    driver cursor (SQLAlchemy's rows would cost three times the hashing): memory stays bounded.
     ValueError naming the row where a row is missing or its hash is not 64 hex digits."""
-    expected = 1
-    while expected <= last:
-        rows = conn.execute(_ROW_HASHES, {"after": expected - 1, "last": last, "page": page}).all()
-        if not rows:
-            break
-        for seq, hash_ in rows:
-            if seq != expected:
-                raise ValueError(f"row {expected} is missing")
-            if not isinstance(hash_, str) or len(hash_) != 64:
-                raise ValueError(f"row {seq}: its hash is not 64 hex digits")
-            try:
-                yield bytes.fromhex(hash_)
-            except ValueError:
-                raise ValueError(f"row {seq}: its hash is not 64 hex digits") from None
-            expected += 1
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    query = f"SELECT seq, hash FROM zhunru_log WHERE seq > {mark} AND seq <= {mark} ORDER BY seq LIMIT {mark}"
+    cursor = conn.connection.dbapi_connection.cursor()
+    expected, fromhex = 1, bytes.fromhex
+    try:
+        while expected <= last:
+            cursor.execute(query, (expected - 1, last, page))
+            rows = cursor.fetchall()
+            if not rows:
+                break
+            for seq, hash_ in rows:
+                if seq != expected:
+                    raise ValueError(f"row {expected} is missing")
+                try:
+                    if len(hash_) != 64:
+                        raise ValueError
+                    yield fromhex(hash_)
+                except (ValueError, TypeError):
+                    raise ValueError(f"row {seq}: its hash is not 64 hex digits") from None
+                expected += 1
+    finally:
+        cursor.close()
     if expected <= last:
         raise ValueError(f"row {expected} is missing")
 
