@@ -245,3 +245,38 @@ def test_checkpoints_written_before_the_merkle_root_still_load(tmp_path, db_url)
     forged = dict(old.as_dict(), count=2)
     old_file.write_text(json.dumps(forged), encoding="utf-8")
     assert run_cli("log", "verify", "--against", str(old_file), "--db", db_url).returncode == 2
+
+
+def test_a_protected_log_made_before_the_root_column(tmp_path, pg_url):
+    """On PostgreSQL after `log protect`, the application role may not alter the checkpoint
+    table: it goes on deciding; `log checkpoint` as that role says what to do (exit 4) until the
+    owner's next opening adds the column; then the role checkpoints and proves."""
+    import uuid
+
+    import psycopg
+
+    log_requests(tmp_path, pg_url, ["a"])
+    role = "zr_app_" + uuid.uuid4().hex[:8]
+    done = zhunru("log", "protect", "--app-role", role, "--password-stdin", "--db", pg_url, input="app-password-123\n")
+    assert done.exit_code == 0, done.output
+    engine = create_engine(normalise_url(pg_url))
+    with engine.begin() as conn:  # as if the table were made by a zhunru before version 2
+        conn.execute(text("ALTER TABLE zhunru_checkpoint DROP COLUMN root"))
+    engine.dispose()
+    app_url = pg_url.replace("postgresql://postgres@", f"postgresql://{role}:app-password-123@")
+    try:
+        log_requests(tmp_path, app_url, ["b"])  # the role's opening cannot add the column, and need not
+        refused = zhunru("log", "checkpoint", "--db", app_url)
+        assert refused.exit_code == 4 and "has no root column yet" in refused.output
+        assert prove(tmp_path, app_url, "b")[0] == 1
+        assert zhunru("log", "verify", "--db", app_url).exit_code == 0
+
+        assert zhunru("log", "verify", "--db", pg_url).exit_code == 0  # read-only: still no column
+        checkpoint(tmp_path, pg_url, "owner.jsonl")  # the owner's opening for writing adds it
+        checkpoint(tmp_path, app_url, "app.jsonl")
+        code, _, doc = prove(tmp_path, app_url, "b")
+        assert code == 0 and doc["tree_size"] == 2 and check(tmp_path, doc, public_key())[0] == 0
+    finally:
+        with psycopg.connect(pg_url.split("?")[0], autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")

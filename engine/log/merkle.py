@@ -19,9 +19,11 @@ This module is only the arithmetic (no database). `root` streams: it keeps one h
 path (or a consistency proof) needs; `range_hashes` hashes them all in one pass over the leaves,
 so a proof costs one streamed read of the first n row hashes and no stored tree.
 
-Measured (benchmarks/merkle.py, this machine, Python 3.12): the root of 1,000,000 leaves in
-1.0 s of hashing; `zhunru log prove` on a 1,000,000-row SQLite log, reading the row hashes in
-pages included, in about 2.2 s.
+Measured with benchmarks/merkle.py on the 2-vCPU development VM (Python 3.11.7), a
+1,000,000-row SQLite log: the hashing alone 0.8 s with the machine to itself (2.0-3.3 s while
+other test runs shared it); a checkpoint (read the 1,000,000 row hashes in pages, root, sign)
+and a proof (one pass, audit path of 20 hashes) 2.3-3.8 s in process, about 5 s as the console
+script, all under that load. Figures and how to reproduce: benchmarks/README.md.
 """
 from __future__ import annotations
 
