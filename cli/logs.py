@@ -1,4 +1,4 @@
-"""`zhunru log …`: list, show and verify the decision log."""
+"""`zhunru log …`: list, show, verify and prove the decision log."""
 from __future__ import annotations
 
 import json
@@ -186,9 +186,11 @@ def checkpoint(db_url):
     """Sign the log's row count and head hash now (Ed25519), store it in the log, print it.
 
     \b
-    Prints one line of JSON: {"count", "head", "at", "key", "signature", "version"}. Keep it
-    outside the database (append it to a file the auditor holds, print it, mail it); `zhunru
-    log verify --against FILE` proves later that the log still extends it. The signing key is
+    Prints one line of JSON: {"count", "head", "at", "key", "signature", "version", "root"}
+    (root: the RFC 6962 Merkle root of the first count rows, which `zhunru log prove` proves
+    single entries against). Keep it outside the database (append it to a file the auditor
+    holds, print it, mail it); `zhunru log verify --against FILE` proves later that the log
+    still extends it. The signing key is
     made on first use at ZHUNRU_SIGNING_KEY or signing.key in the user config directory
     (0600); `zhunru log key` prints its public half, to publish.
 
@@ -201,6 +203,85 @@ def checkpoint(db_url):
     key = checkpoints.signing_key()
     signed = _open(db_url).checkpoint(key)
     click.echo(json.dumps(signed.as_dict(), ensure_ascii=False))
+
+
+@log.command("prove", context_settings=CONTEXT)
+@click.argument("ident", metavar="[ID]", required=False)
+@click.option("--checkpoint", "checkpoint_file", metavar="FILE|URL",
+              help="Prove against a checkpoint kept outside the database (the output of `zhunru log checkpoint`; "
+                   "the latest one in FILE that covers the entry) instead of the latest stored in the log.")
+@click.option("--check", "proof_file", metavar="PROOF.json",
+              help="Check a saved proof instead (no database, no network): needs --key.")
+@click.option("--key", metavar="HEX", help="With --check: the public key you trust (`zhunru log key`, published "
+                                           "by the district office).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one document to keep and hand to anyone.")
+@db_option
+def prove(ident, checkpoint_file, proof_file, key, fmt, db_url):
+    """包含证明: prove one entry is in the log, without handing out the whole log.
+
+    \b
+    ID is a decision id, a request id, an act's id or a row number. The proof holds the row
+    as stored (request, decision, attachments: everything its row hash covers), its place in
+    the log, the RFC 6962 audit path (about log2(rows) hashes) from it to the Merkle root of
+    the first N rows, and the signed checkpoint that signs that root. Anyone with the public
+    key checks it offline:
+      zhunru log prove r-1a2b3c… --format json > proof.json
+      zhunru log prove --check proof.json --key $(zhunru log key)
+
+    \b
+    It proves: the key's holder signed, at the checkpoint's time, a log whose row N is exactly
+    this content. It does not prove: that nothing came after the row (an approval or a
+    withdrawal: prove that entry too), that the decision was right (`zhunru log replay`), or
+    that the key is the district office's (get it from them).
+
+    \b
+    Exit 0: printed (or, with --check, the proof holds). 1: no checkpoint covers the entry yet
+    (run `zhunru log checkpoint`), the log no longer matches the checkpoint (a row was changed
+    since), or the proof does not hold (one line says what failed). 2: unknown ID, a malformed
+    proof (naming the field), bad options.
+    """
+    from zhunru.log import proof as proofs
+
+    if proof_file is not None:
+        if ident is not None or checkpoint_file is not None:
+            raise InputError("--check: checks a saved proof on its own (no ID, no --checkpoint)")
+        trusted = proofs.parse_key(key)
+        claim, problem = proofs.check(proofs.read(proof_file), trusted)
+        if fmt == "json":
+            click.echo(dump_json({"ok": problem is None, "problem": problem, **claim}))
+        elif problem:
+            click.echo(f"证明不成立 proof does not hold: {printable(problem)}")
+        else:
+            click.echo(f"证明成立 proof holds: {printable(claim['entry_type'])} {printable(claim['entry_id'])} "
+                       f"({printable(claim['outcome'])}) is row {claim['seq']} of the {claim['tree_size']}-row log "
+                       f"signed at {printable(claim['checkpoint_at'])} by key {claim['key'][:16]}…")
+        sys.exit(1 if problem else 0)
+    if key is not None:
+        raise InputError("--key: goes with --check PROOF.json")
+    if ident is None:
+        raise InputError("ID: give the entry to prove (or --check PROOF.json --key HEX to check a proof)")
+    given = None
+    if checkpoint_file is not None:
+        from zhunru.log import checkpoint as checkpoints
+
+        given = checkpoints.load(checkpoint_file, "--checkpoint")
+    doc = proofs.build(_open(db_url, read_only=True), ident, given)
+    if fmt == "json":
+        click.echo(dump_json(doc))
+        return
+    row, cp = doc["row"], doc["checkpoint"]
+    click.echo(f"包含证明 inclusion proof: {printable(row['entry_type'])} {printable(doc['entry_id'])} "
+               f"({printable(row['outcome'])}) is row {doc['seq']} (leaf {doc['leaf_index']}) of {doc['tree_size']}")
+    click.echo(f"  行哈希 row hash: {doc['row_hash']}")
+    click.echo(f"  审计路径 audit path ({len(doc['audit_path'])}):")
+    for element in doc["audit_path"]:
+        click.echo(f"    {element}")
+    click.echo(f"  默克尔树根 root of rows 1..{doc['tree_size']}: {doc['root']}")
+    click.echo(f"  签名检查点 checkpoint: {printable(cp['at'])}, key {cp['key']}")
+    click.echo(f"  签名 signature: {cp['signature']}")
+    click.echo("  --format json gives the document to keep (with the row's content); "
+               "check it with: zhunru log prove --check PROOF.json --key KEY")
 
 
 @log.command("replay", context_settings=CONTEXT)

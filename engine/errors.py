@@ -14,3 +14,9 @@ class RulesetError(InputError):
 class MalformedInput(InputError):
     """Input that is not JSON (or YAML) at all, as opposed to well-formed input with a wrong
     field: the service answers 400 for it, 422 for the other."""
+
+
+class CheckFailed(InputError):
+    """A check that ran and did not hold (exit 1, as `log verify` names a broken row)."""
+
+    exit_code = 1

@@ -42,7 +42,7 @@ from sqlalchemy import Index, bindparam, event, func, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
-from zhunru.errors import InputError
+from zhunru.errors import CheckFailed, InputError
 from zhunru.log import checkpoint as checkpoints
 from zhunru.log import targets
 from zhunru.log.checkpoint import SKEW, Checkpoint, CheckpointRow
@@ -301,6 +301,7 @@ class DecisionLog:
                 if upgrade:
                     _upgrade(conn)
                 _ensure_indexes(conn, self.is_sqlite)
+                checkpoints.add_root_column(conn)  # checkpoints sign a Merkle root since version 2
         except OperationalError as exc:
             raise LogError(f"--db: cannot open the log at {self.display_url} ({_short(exc)})") from None
         self._file = self._identity()  # checked at every commit: a deleted or swapped file is noticed
@@ -661,25 +662,44 @@ class DecisionLog:
 
     # -- anchors outside the database (log/checkpoint.py) -----------------------------------------
     def checkpoint(self, key) -> Checkpoint:
-        """Sign the log's current count and head with `key`, store the checkpoint, return it."""
+        """Sign the log's current count, head and Merkle root (merkle.py) with `key`, store the
+        checkpoint, return it. The root is taken over the rows of the same snapshot as the head."""
+        from zhunru.log import merkle
+
         with self._snapshot() as conn:
+            if not checkpoints.has_root_column(conn):
+                raise LogError("--db: the log's checkpoint table has no root column yet (a log made before "
+                               "zhunru-checkpoint/2): open it once as the tables' owner, e.g. zhunru log protect")
             head = conn.execute(select(Head.seq, Head.hash).where(Head.id == 1)).first()
-        count, hash_ = (head[0], head[1]) if head else (0, GENESIS)
-        signed = checkpoints.sign(key, count, hash_)
+            count, hash_ = (head[0], head[1]) if head else (0, GENESIS)
+            try:
+                root = merkle.root(row_hashes(conn, count)).hex()
+            except ValueError as exc:
+                raise CheckFailed(f"log: {exc}; no checkpoint signed (zhunru log verify)") from None
+        signed = checkpoints.sign(key, count, hash_, root)
         with Session(self.engine) as session, session.begin():
             session.add(CheckpointRow(**{k: v for k, v in signed.as_dict().items() if k != "version"}))
         return signed
 
-    def latest_checkpoint(self, key_hex: str | None = None, covering: int = 0) -> Checkpoint | None:
+    def latest_checkpoint(self, key_hex: str | None = None, covering: int = 0,
+                          with_root: bool = False) -> Checkpoint | None:
         """The last checkpoint stored here (signed by `key_hex`, when given) whose signature
-        holds and that covers row `covering`."""
-        with Session(self.reader) as session:
-            query = select(CheckpointRow).where(CheckpointRow.count >= covering)
+        holds and that covers row `covering` (`with_root`: a version 2 one, with a Merkle root)."""
+        table = CheckpointRow.__table__
+        with self.reader.connect() as conn:
+            has_root = checkpoints.has_root_column(conn)  # a log made before version 2 may lack it
+            if with_root and not has_root:
+                return None
+            columns = [c for c in table.c if has_root or c.name != "root"]
+            query = select(*columns).where(table.c.count >= covering)
             if key_hex is not None:
-                query = query.where(CheckpointRow.key == key_hex)
-            rows = session.exec(query.order_by(CheckpointRow.count.desc(), CheckpointRow.id.desc()).limit(20)).all()
+                query = query.where(table.c.key == key_hex)
+            if with_root:
+                query = query.where(table.c.root.is_not(None))
+            rows = [dict(r) for r in conn.execute(query.order_by(table.c.count.desc(), table.c.id.desc())
+                                                  .limit(20)).mappings()]
         for row in rows:
-            found = Checkpoint(row.count, row.head, row.at, row.key, row.signature)
+            found = checkpoints.from_row(row)
             try:
                 found.check_signature()
             except InputError:
@@ -729,6 +749,37 @@ class DecisionLog:
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 yield conn
+
+
+def row_hashes(conn, last: int, page: int = 50000) -> Iterator[bytes]:
+    """The stored hashes of rows 1..`last`, as bytes, in sequence order: the leaves of the Merkle
+    tree (merkle.py). Reads only seq and hash, page by page (keyset) on the connection's own
+    driver cursor (SQLAlchemy's rows would cost three times the hashing): memory stays bounded.
+    ValueError naming the row where a row is missing or its hash is not 64 hex digits."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    query = f"SELECT seq, hash FROM zhunru_log WHERE seq > {mark} AND seq <= {mark} ORDER BY seq LIMIT {mark}"
+    cursor = conn.connection.dbapi_connection.cursor()
+    expected, fromhex = 1, bytes.fromhex
+    try:
+        while expected <= last:
+            cursor.execute(query, (expected - 1, last, page))
+            rows = cursor.fetchall()
+            if not rows:
+                break
+            for seq, hash_ in rows:
+                if seq != expected:
+                    raise ValueError(f"row {expected} is missing")
+                try:
+                    if len(hash_) != 64:
+                        raise ValueError
+                    yield fromhex(hash_)
+                except (ValueError, TypeError):
+                    raise ValueError(f"row {seq}: its hash is not 64 hex digits") from None
+                expected += 1
+    finally:
+        cursor.close()
+    if expected <= last:
+        raise ValueError(f"row {expected} is missing")
 
 
 def _verify_targets(conn, after: int = 0) -> str | None:
