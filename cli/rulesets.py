@@ -99,6 +99,11 @@ def show(ref, concordance, fmt, lang):
         click.echo(f"  {kind}: " + ", ".join(parts))
     for fund in r.base_funds:
         click.echo(f"  base fund {fund.name}: {fund.standard.amount} {fund.standard.basis}/{fund.standard.per}")
+    for doc in r.sources:
+        click.echo(f"  source 《{doc.title}》 ({doc.document or doc.law}): "
+                   + ("status per part" if doc.parts else doc.status))
+        for part in doc.parts:
+            click.echo(f"    part 《{part.title}》: {part.status}")
     if r.note:
         click.echo(f"  note: {r.note}")
     click.echo(f"  sha256 {item.sha256}")
@@ -113,11 +118,12 @@ def _show_concordance(item, versions, fmt) -> None:
     if fmt == "json":
         click.echo(dump_json(rows))
         return
-    document = None
+    heading = None
     for row in rows:
-        if row["document"] != document:
-            document = row["document"]
-            click.echo(f"《{document}》")
+        if (row["document"], row["part"], row["status"]) != heading:
+            heading = (row["document"], row["part"], row["status"])
+            click.echo(f"《{row['document']}》" + (f" {row['part']}" if row["part"] else "")
+                       + (f"  [{row['status']}]" if row["status"] else ""))
         click.echo(f"  “{row['sentence']}”" + (f"  ({row['where']})" if row["where"] else ""))
         for clause in row["clauses"]:
             click.echo(f"      → {clause['id']}: {clause['text'] or '(no such clause)'}")

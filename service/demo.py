@@ -29,7 +29,11 @@ DEPARTMENT = {"name": "七星关区应急管理局", "level": "district", "role"
 
 
 def requests(today: dt.date) -> list[dict]:
-    """What the queue, the community page and the notices show at first."""
+    """What the queue, the community page and the notices show at first. The city is Bijie, whose
+    rules are in annexes marked 征求意见稿: every decision here is advisory, so nothing is in effect
+    (published, counted) until the district office approves it. Its lists are partial, so the
+    unfunded 入户经济普查 waits in the queue too, with the unfunded notice (the community need not
+    take it on meanwhile); the plate is admitted, advisory."""
     day = today.isoformat()
     return [
         {"id": "demo-001", "city": "bijie", "date": day, "department": DEPARTMENT, "kind": "task",

@@ -92,7 +92,7 @@ def testville(monkeypatch):
 
 
 @pytest.fixture
-def tour(db_url) -> tuple[str, dict]:
-    """A district's log (helpers.TOUR decided and acted on), on SQLite and on PostgreSQL:
-    (url, request id → decision JSON)."""
+def tour(db_url, testville) -> tuple[str, dict]:
+    """A district's log (helpers.TOUR decided on testville and acted on), on SQLite and on
+    PostgreSQL: (url, request id → decision JSON)."""
     return db_url, build(db_url)

@@ -6,7 +6,7 @@ imported by name.
 - the repository, the shipped rulesets, the PostgreSQL server and a Bijie request;
 - the real console script (`run_cli`) and the CLI in-process (`zhunru`);
 - the district-office test city `testville` (tests/data/rulesets) and its community registry;
-- a district's log for the notice, publication and report tests (`TOUR`, `build`);
+- a district's log for the notice, publication and report tests (`TOUR`, `build`, on testville);
 - headless Chromium (`chromium`, `dump_dom`).
 """
 from __future__ import annotations
@@ -89,6 +89,14 @@ def import_communities(tmp_path: Path, url: str) -> dict:
     return summary
 
 
+def district_request(**overrides) -> dict:
+    """A request to the district office's reference city, `testville` (needs the `testville`
+    fixture): its lists are full and its sources in force, so what its rules admit is in effect.
+    Bijie cannot be that city: its rules are in annexes marked 征求意见稿, so its decisions are
+    advisory and bind nobody until the district body approves them."""
+    return bijie_request(**{"city": "testville", **overrides})
+
+
 def make_request(**overrides) -> dict:
     request = {"city": "testville", "date": "2024-09-02",
                "department": {"name": "测试区应急局", "level": "district", "role": "department"},
@@ -120,7 +128,7 @@ MAYUAN = {"name": "麻园社区", "district": QX, "street": "市东街道", "pop
 XIAOBA = {"name": "小坝社区", "district": JH, "street": "小坝镇", "population": 3000, "households": 1000}
 FUNDS = {"amount": 50000, "source": "区财政", "document": "七财发〔2021〕12号"}
 
-# id → (request overrides, act on it or None). Expected, for 七星关区 on bijie@2017.1:
+# id → (request overrides, act on it or None). Expected, for 七星关区 on testville@2020.1 (binding, full lists):
 #   duty-2020   admitted duty (2020)        assist     admitted assist (both communities)
 #   plate       admitted nameplate (洪山)    approved   commissioned, funded, approved
 #   staffed     commissioned, staff only, approved      unfunded   rejected (no funding)
@@ -169,7 +177,7 @@ def build(url: str) -> dict:
     """Decide the tour's requests and record the acts; returns id → decision JSON."""
     decisions = {}
     for rid, (overrides, acting) in TOUR.items():
-        decisions[rid] = evaluate(url, bijie_request(id=rid, **overrides))
+        decisions[rid] = evaluate(url, district_request(id=rid, **overrides))
         if acting:
             act(url, rid, *acting)
     return decisions

@@ -85,7 +85,8 @@ def test_batches_through_the_api(office):
             ["x-2", "毕节", "2021-05-01", "七星关区应急管理局", "区县", "工作事项", "入户经济普查", "QX-003",
              None, None, None, None, None]]
     status, answer = post(base, sheet(rows), tokens["dept"], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    assert status == 200 and answer["outcomes"] == {"needs_approval": 1, "rejected": 1}, answer
+    # x-2 has no funds but Bijie's lists are partial: it waits for the district body too
+    assert status == 200 and answer["outcomes"] == {"needs_approval": 2}, answer
     assert [c["code"] for c in call(base, "GET", "/api/v1/decisions/x-1", token=tokens["audit"])[1]["request"]["communities"]] \
         == ["QX-001", "QX-002"]
     bad = [rows[0][:5] + ["游行"] + rows[0][6:]]

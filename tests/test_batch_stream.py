@@ -140,7 +140,7 @@ def test_keep_going_a_whole_bad_chunk_and_one_bad_line(tmp_path, db):
 
 
 def test_keep_going_without_bad_lines_exits_as_usual(tmp_path, db):
-    batch = write_batch(tmp_path / "b.jsonl", [line(1), line(2, matter="入户经济普查")])
+    batch = write_batch(tmp_path / "b.jsonl", [line(1), line(2, matter="招商引资")])  # negative list: rejected
     result = evaluate(batch, db, "--keep-going")
     assert result.returncode == 0 and result.stderr == "", result.stderr
     hit = evaluate(batch, db, "--keep-going", "--fail-on", "rejected")

@@ -16,51 +16,58 @@ CITY_DEPT = {"name": "毕节市民政局", "level": "city", "role": "department"
 STREET = {"name": "洪山街道办事处", "level": "street", "role": "street_office"}
 FUNDS = {"amount": 200000, "source": "市财政", "document": "毕财发〔2019〕1号"}
 
-# (label, request overrides, outcome, category, clause id the decision must cite)
+# The seed marks 附件1, 3, 4 and 5 征求意见稿, not the opinions text nor 附件2: a decision resting on a clause
+# of a draft part is advisory and names the part; one resting on the opinions text or national is binding.
+A1 = "附件1 毕节市城市社区工作规则(试行)(征求意见稿)"
+A3 = "附件3 毕节市关于进一步加强城市社区管理和服务的实施方案(征求意见稿)"
+
+# (label, request overrides, outcome, category, clause id the decision must cite, draft part it names or None)
 CASES = [
-    ("duty", dict(matter="公共政策听证"), "admitted", "duty", "bijie@2017.1#BJ-DU-07"),
-    ("duty alias", dict(matter="居务公开"), "admitted", "duty", "bijie@2017.1#BJ-DU-04"),
-    ("assist", dict(matter="社区矫正"), "admitted", "assist", "bijie@2017.1#BJ-AS-02"),
-    ("assist traditional", dict(matter="社區矯正"), "admitted", "assist", "bijie@2017.1#BJ-AS-02"),
-    ("assist disabled", dict(matter="残疾人权益保障"), "admitted", "assist", "bijie@2017.1#BJ-AS-14"),
-    ("negative", dict(matter="招商引资"), "rejected", "negative", "national@2020.1#NAT-NEG-01"),
-    ("commissioned unfunded", dict(matter="入户经济普查"), "rejected", "commissioned", "bijie@2017.1#BJ-ADM-01"),
-    ("commissioned funded", dict(matter="入户经济普查", funding=FUNDS), "needs_approval", "commissioned",
-     "bijie@2017.1#BJ-ADM-01"),
-    ("commissioned staffed", dict(matter="入户经济普查", personnel=2), "needs_approval", "commissioned",
-     "bijie@2017.1#BJ-ADM-01"),
-    ("commissioned zero funds", dict(matter="入户经济普查", funding={**FUNDS, "amount": 0}), "rejected",
-     "commissioned", "bijie@2017.1#BJ-ADM-01"),
+    ("duty", dict(matter="公共政策听证"), "admitted", "duty", "bijie@2017.1#BJ-DU-07", A1),
+    ("duty alias", dict(matter="居务公开"), "admitted", "duty", "bijie@2017.1#BJ-DU-04", A1),
+    ("assist", dict(matter="社区矫正"), "admitted", "assist", "bijie@2017.1#BJ-AS-02", A1),
+    ("assist traditional", dict(matter="社區矯正"), "admitted", "assist", "bijie@2017.1#BJ-AS-02", A1),
+    ("assist disabled", dict(matter="残疾人权益保障"), "admitted", "assist", "bijie@2017.1#BJ-AS-14", A1),
+    ("negative", dict(matter="招商引资"), "rejected", "negative", "national@2020.1#NAT-NEG-01", None),
+    # the duty and assist lists are partial (等工作; the city's lists are not in the source): an off-list
+    # task is not refused for its absence, funded or not; it goes to the district body (LIST_PARTIAL)
+    ("off-list unfunded", dict(matter="入户经济普查"), "needs_approval", "unlisted", "bijie@2017.1#BJ-ADM-01", A3),
+    ("off-list funded", dict(matter="入户经济普查", funding=FUNDS), "needs_approval", "unlisted",
+     "bijie@2017.1#BJ-ADM-01", A3),
+    ("off-list staffed", dict(matter="入户经济普查", personnel=2), "needs_approval", "unlisted",
+     "bijie@2017.1#BJ-ADM-01", A3),
+    ("off-list zero funds", dict(matter="入户经济普查", funding={**FUNDS, "amount": 0}), "needs_approval",
+     "unlisted", "bijie@2017.1#BJ-ADM-01", A3),
     ("nameplate allowed", dict(kind="nameplate", matter="社区居委会牌子", department=STREET), "admitted", "allowed",
-     "bijie@2017.1#BJ-PLATE-02"),
+     "bijie@2017.1#BJ-PLATE-02", A3),
     ("nameplate forbidden", dict(kind="nameplate", matter="禁毒工作站"), "rejected", "forbidden",
-     "bijie@2017.1#BJ-PLATE-00"),
-    ("posting allowed", dict(kind="posting", matter="公示"), "admitted", "allowed", "bijie@2017.1#BJ-POST-A01"),
-    ("posting forbidden", dict(kind="posting", matter="奖牌"), "rejected", "forbidden", "bijie@2017.1#BJ-POST-F03"),
+     "bijie@2017.1#BJ-PLATE-00", A3),
+    ("posting allowed", dict(kind="posting", matter="公示"), "admitted", "allowed", "bijie@2017.1#BJ-POST-A01", A3),
+    ("posting forbidden", dict(kind="posting", matter="奖牌"), "rejected", "forbidden", "bijie@2017.1#BJ-POST-F03", A3),
     ("posting forbidden alias", dict(kind="posting", matter="组织网络图"), "rejected", "forbidden",
-     "bijie@2017.1#BJ-POST-F05"),
+     "bijie@2017.1#BJ-POST-F05", A3),
     ("posting unlisted", dict(kind="posting", matter="健康宣传海报"), "needs_approval", "unlisted",
-     "bijie@2017.1#BJ-POST-00"),
+     "bijie@2017.1#BJ-POST-00", A3),
     ("certificate national must_not", dict(kind="certificate", matter="亲属关系证明"), "rejected", "forbidden",
-     "national@2020.1#NAT-CERT-01"),
+     "national@2020.1#NAT-CERT-01", None),
     ("certificate unlisted: seal rule", dict(kind="certificate", matter="居住证明"), "rejected", "forbidden",
-     "bijie@2017.1#BJ-SEAL-01"),
+     "bijie@2017.1#BJ-SEAL-01", A3),
     ("assessment by district body", dict(kind="assessment", matter="社区工作年度考核", department=DISTRICT_BODY),
-     "admitted", "allowed", "bijie@2017.1#BJ-ASM-01"),
+     "admitted", "allowed", "bijie@2017.1#BJ-ASM-01", A3),
     ("assessment by city department", dict(kind="assessment", matter="社区工作年度考核", department=CITY_DEPT),
-     "rejected", "forbidden", "bijie@2017.1#BJ-ASM-01"),
+     "rejected", "forbidden", "bijie@2017.1#BJ-ASM-01", A3),
     ("staff assessment by street", dict(kind="assessment", matter="社区工作人员考核", department=STREET),
-     "admitted", "allowed", "bijie@2017.1#BJ-ASM-02"),
+     "admitted", "allowed", "bijie@2017.1#BJ-ASM-02", A3),
     # who may assess is a rule about the department, not the title: an unlisted title goes to review
     ("departmental assessment", dict(kind="assessment", matter="社区安全生产考核", department=CITY_DEPT),
-     "needs_approval", "unlisted", "bijie@2017.1#BJ-ASM-00"),
+     "needs_approval", "unlisted", "bijie@2017.1#BJ-ASM-00", A3),
     ("district body's assessment, title one word off", dict(kind="assessment", matter="社区工作年终考核",
                                                             department=DISTRICT_BODY),
-     "needs_approval", "unlisted", "bijie@2017.1#BJ-ASM-00"),
+     "needs_approval", "unlisted", "bijie@2017.1#BJ-ASM-00", A3),
     ("meeting", dict(kind="meeting", matter="安全生产工作会议"), "needs_approval", "unlisted",
-     "bijie@2017.1#BJ-PAPER-01"),
-    ("ledger", dict(kind="ledger", matter="禁毒工作台账"), "needs_approval", "unlisted", "bijie@2017.1#BJ-PAPER-01"),
-    ("report", dict(kind="report", matter="月度统计报表"), "needs_approval", "unlisted", "bijie@2017.1#BJ-PAPER-01"),
+     "bijie@2017.1#BJ-PAPER-01", None),
+    ("ledger", dict(kind="ledger", matter="禁毒工作台账"), "needs_approval", "unlisted", "bijie@2017.1#BJ-PAPER-01", None),
+    ("report", dict(kind="report", matter="月度统计报表"), "needs_approval", "unlisted", "bijie@2017.1#BJ-PAPER-01", None),
 ]
 
 
@@ -89,12 +96,14 @@ def evaluate(tmp_path, request: dict, *extra: str) -> dict:
     return json.loads(result.stdout)
 
 
-@pytest.mark.parametrize("label,overrides,outcome,category,clause", CASES, ids=[c[0] for c in CASES])
-def test_bijie_decides_every_kind(tmp_path, label, overrides, outcome, category, clause):
+@pytest.mark.parametrize("label,overrides,outcome,category,clause,part", CASES, ids=[c[0] for c in CASES])
+def test_bijie_decides_every_kind(tmp_path, label, overrides, outcome, category, clause, part):
     decision = evaluate(tmp_path, bijie_request(**overrides))
     assert (decision["outcome"], decision["category"]) == (outcome, category)
     assert clause in [r["clause"] for r in decision["reasons"]]
-    assert decision["ruleset"]["id"] == "bijie" and decision["advisory"] is False
+    assert decision["ruleset"]["id"] == "bijie" and decision["advisory"] is (part is not None)
+    drafts = [r["message"] for r in decision["reasons"] if r["code"] == "SOURCE_DRAFT"]
+    assert drafts == ([f"所依据的《{part}》为征求意见稿,不是正式生效的文件:本决定仅供参考。"] if part else [])
     assert_sources_real(decision["reasons"])
     if overrides.get("kind") == "certificate":
         assert decision["verdict"] == "must_not_issue"
@@ -108,9 +117,10 @@ def test_commissioned_funding_is_reported(tmp_path):
 
 
 def test_unlisted_task_is_never_admitted_by_a_fuzzy_guess(tmp_path):
-    # one character away from an assist item: refused as commissioned, the item only suggested
+    # one character away from an assist item: not admitted (the partial lists send it to the district
+    # body, needs_approval), the item only suggested
     decision = evaluate(tmp_path, bijie_request(matter="社区矫"))
-    assert decision["outcome"] == "rejected" and decision["category"] == "commissioned"
+    assert decision["outcome"] == "needs_approval" and decision["category"] == "unlisted"
     assert decision["matter"]["code"] is None
     assert "社区矫正" in decision["suggestions"]
 

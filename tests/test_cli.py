@@ -74,7 +74,7 @@ def request_file(tmp_path):
 
 
 def test_fail_on(request_file, tmp_path):
-    rejected = write_json(tmp_path / "x.json", bijie_request(matter="入户经济普查"))
+    rejected = write_json(tmp_path / "x.json", bijie_request(matter="招商引资"))  # national's negative list
     for path, fail_on, code, outcome in ((rejected, "rejected", 3, "rejected"),
                                          (rejected, "needs_approval", 0, "rejected"),
                                          (request_file, "rejected", 0, "admitted")):

@@ -4,7 +4,10 @@ category, matter, reasons (code, clause, words in zh and en), funding, verdict, 
 tests/data/golden_decisions.json was written by main as it stood before the engine was rebuilt
 (durable_rules posted per request) and is what the compiled procedure must still say. One change
 since, on purpose: past the end of a city's last version (guandu and h_county in 2021) a
-certificate check answers, advisory, instead of exit 2 (44 entries). When a ruleset or message
+certificate check answers, advisory, instead of exit 2 (44 entries). And Bijie's status per part of
+its source (附件1, 3, 4, 5 are 征求意见稿): decisions resting on those annexes turned advisory with a
+SOURCE_DRAFT reason naming the part (90 entries), and off-list tasks, under its now partial lists,
+need approval instead of being refused or approved as commissioned (16 entries). When a ruleset or message
 changes a decision on purpose, regenerate it and review the diff:
     ZHUNRU_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_golden.py
 """

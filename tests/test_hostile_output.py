@@ -5,15 +5,16 @@ from __future__ import annotations
 import csv
 import io
 
-from helpers import add_account, bijie_request, run_cli, write_json
+from helpers import add_account, bijie_request, district_request, run_cli, write_json
 
 CLEAR_AND_FAKE = "\x1b[2J\x1b[32m予以准入\x1b[0m"
 
 
-def test_formulas_in_request_fields_are_text_in_the_published_csv(tmp_path, sqlite_url):
+def test_formulas_in_request_fields_are_text_in_the_published_csv(tmp_path, sqlite_url, testville):
+    # testville: a binding city, so its admissions are published (Bijie's are advisory until approved)
     for i, department in enumerate(["=HYPERLINK(\"http://x\",\"点此\")", "+cmd|' /C calc'!A0", "=1+1", "@SUM(A1)"]):
-        request = write_json(tmp_path / f"r{i}.json", bijie_request(
-            id=f"f{i}", matter="公共政策听证", department={"name": department, "level": "district"},
+        request = write_json(tmp_path / f"r{i}.json", district_request(
+            id=f"f{i}", matter="调解居民纠纷", department={"name": department, "level": "district"},
             communities=[{"name": "洪山社区", "district": "七星关区", "population": 8200, "households": 2900}]))
         assert run_cli("evaluate", str(request), "--db", sqlite_url).returncode == 0
     out = tmp_path / "pub"

@@ -1,4 +1,6 @@
-"""不予准入告知书: the refusal notice, for rejected, refused and unfunded requests only."""
+"""不予准入告知书: the refusal notice, for rejected, refused and unfunded requests only. The
+district's requests go to testville (binding, full lists: an unfunded off-list task is rejected);
+a Bijie refusal rests on a 征求意见稿 annex, so its notice says it is only advisory."""
 from __future__ import annotations
 
 import json
@@ -6,7 +8,7 @@ import re
 
 import pytest
 
-from helpers import HONGSHAN, bijie_request, chromium, dump_dom, evaluate, run_cli, zhunru
+from helpers import HONGSHAN, bijie_request, chromium, district_request, dump_dom, evaluate, run_cli, zhunru
 
 
 def notice_json(url, ident):
@@ -23,16 +25,32 @@ def test_rejected_request_cites_clause_source_and_ruleset(tour):
     assert n["department"] == "七星关区文明办" and n["matter"] == "创建文明城市入户调查"
     assert [c["name"] for c in n["communities"]] == ["洪山社区", "麻园社区"]
     assert n["decision_id"] == decision["decision_id"] and n["request_id"] == "unfunded"
-    assert n["ruleset"] == "bijie@2017.1" and n["ruleset_sha256"] == decision["ruleset"]["sha256"]
+    assert n["ruleset"] == "testville@2020.1" and n["ruleset_sha256"] == decision["ruleset"]["sha256"]
     assert [r["clause"] for r in n["reasons"]] == [r["clause"] for r in decision["reasons"]]
-    quote = decision["reasons"][0]["source"]["quote"]
-    assert quote in n["reasons"][0]["source"]
+    cited = "测试市社区工作事项准入办法 第五条"  # TV-ADM-01's source: a law cited by article
+    assert decision["reasons"][0]["source"] == {"law": "测试市社区工作事项准入办法", "article": "第五条"}
+    assert n["reasons"][0]["source"] == cited and not n["advisory"]
 
     text = zhunru("notice", "unfunded", "--db", url)
     assert text.exit_code == 0, text.output
-    for expected in ("社区工作事项不予准入告知书", "七星关区文明办:", "不予准入", quote, decision["reasons"][0]["clause"],
+    for expected in ("社区工作事项不予准入告知书", "七星关区文明办:", "不予准入", cited, decision["reasons"][0]["clause"],
                      decision["ruleset"]["sha256"], decision["decision_id"], "权随责走、费随事转", "可以拒绝承担"):
         assert expected in text.stdout
+    assert "仅供参考" not in text.stdout
+
+
+def test_a_bijie_rejection_resting_on_a_draft_annex_is_advisory(tmp_path):
+    """Bijie's three-plates rule is in 附件3, marked 征求意见稿: the notice quotes it, names the part
+    and says it is only advisory."""
+    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
+    decision = evaluate(url, bijie_request(id="plate", kind="nameplate", matter="禁毒工作站", communities=[HONGSHAN]))
+    assert (decision["outcome"], decision["advisory"]) == ("rejected", True)
+    n = notice_json(url, "plate")
+    assert n["grounds"] == "rejected" and n["advisory"] and n["ruleset"] == "bijie@2017.1"
+    assert "社区室外统一悬挂社区党组织、社区居委会、社区服务站三块牌子" in n["reasons"][0]["source"]
+    text = zhunru("notice", "plate", "--db", url).stdout
+    assert "《附件3 毕节市关于进一步加强城市社区管理和服务的实施方案(征求意见稿)》为征求意见稿" in text
+    assert "本告知仅供参考" in text
 
 
 def test_refusal_by_the_district_body(tour):
@@ -78,9 +96,9 @@ def test_no_notice_exits_2(tour, ident, says):
     assert result.stdout == ""
 
 
-def test_html_notice_is_one_printable_page(tmp_path):
+def test_html_notice_is_one_printable_page(tmp_path, testville):
     url = f"sqlite:///{tmp_path / 'log.sqlite'}"
-    evaluate(url, bijie_request(id="r", matter="创建文明城市入户调查", department={"name": "<b>文明办</b>"},
+    evaluate(url, district_request(id="r", matter="创建文明城市入户调查", department={"name": "<b>文明办</b>"},
                                 communities=[HONGSHAN]))
     out = tmp_path / "notice.html"
     result = zhunru("notice", "r", "--db", url, "--out", out)
@@ -93,10 +111,10 @@ def test_html_notice_is_one_printable_page(tmp_path):
     assert "创建文明城市入户调查" in dom and "权随责走、费随事转" in dom
 
 
-def test_pdf_with_chromium(tmp_path):
+def test_pdf_with_chromium(tmp_path, testville):
     chromium()
     url = f"sqlite:///{tmp_path / 'log.sqlite'}"
-    evaluate(url, bijie_request(id="r", matter="创建文明城市入户调查", communities=[HONGSHAN]))
+    evaluate(url, district_request(id="r", matter="创建文明城市入户调查", communities=[HONGSHAN]))
     pdf = tmp_path / "notice.pdf"
     result = run_cli("notice", "r", "--db", url, "--pdf", str(pdf))
     assert result.returncode == 0, result.stderr
@@ -105,9 +123,9 @@ def test_pdf_with_chromium(tmp_path):
     assert len(re.findall(rb"/Type\s*/Page\b", pdf.read_bytes())) == 1
 
 
-def test_pdf_without_a_renderer_writes_printable_html(tmp_path):
+def test_pdf_without_a_renderer_writes_printable_html(tmp_path, testville):
     url = f"sqlite:///{tmp_path / 'log.sqlite'}"
-    evaluate(url, bijie_request(id="r", matter="创建文明城市入户调查", communities=[HONGSHAN]))
+    evaluate(url, district_request(id="r", matter="创建文明城市入户调查", communities=[HONGSHAN]))
     result = run_cli("notice", "r", "--db", url, "--pdf", str(tmp_path / "notice.pdf"),
                      env={"ZHUNRU_CHROMIUM": str(tmp_path / "no-such-chromium")})
     assert result.returncode == 0, result.stderr

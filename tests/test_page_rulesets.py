@@ -72,7 +72,14 @@ def test_a_ruleset_page_shows_each_clause_with_its_quote(demo):
     assert clause is not None
     assert "职能部门委托社区办理事务的" in text(clause)  # the clause's text
     assert ADM_02_QUOTE in text(clause)  # and its source's words, verbatim
-    assert "《毕节市关于全面推进城市社区建设的意见及附件1-6(征求意见稿)》" in text(clause)
+    # the part of the source its quote lies in, as the source marks it: the opinions text (in force)
+    assert "《毕节市关于全面推进城市社区建设的意见(正文)》原文" in text(clause) and "征求意见稿" not in text(clause)
+    seal = text(element(body, "clause-BJ-SEAL-01"))  # 附件3: a consultation draft, tagged
+    assert "《附件3 毕节市关于进一步加强城市社区管理和服务的实施方案(征求意见稿)》原文 征求意见稿" in " ".join(seal.split())
+    sources = " ".join(text(element(body, "sources")).split())
+    assert "《毕节市关于全面推进城市社区建设的意见及附件1-6》" in sources and "按部分" in sources
+    assert "《附件1 毕节市城市社区工作规则(试行)(征求意见稿)》始于:“附件1” 征求意见稿" in sources
+    assert "《附件2 关于加强城市社区党的建设工作的实施方案》始于:“附件2” 正式文件" in sources
     # every clause of the file (as the CLI shows it) has its anchor: lists, procedure, base funds
     shown = cli_json("ruleset", "show", "bijie@2017.1")["ruleset"]
     ids = [c["id"] for c in shown["clauses"]] + [f["id"] for f in shown["base_funds"]]
@@ -115,7 +122,12 @@ def test_the_concordance_puts_each_source_sentence_beside_its_clauses(demo):
     assert any("未建模" in text(row) for row in rows)  # a sentence no clause implements says why
     # as many sentences as `zhunru ruleset show --concordance` prints
     assert len(rows) == len(cli_json("ruleset", "show", "bijie", "--concordance"))
-    assert "《毕节市关于全面推进城市社区建设的意见及附件1-6(征求意见稿)》" in body
+    assert "《毕节市关于全面推进城市社区建设的意见及附件1-6》" in body
+    # each sentence's status, as the part of the source it lies in gives it: the plates rule is in 附件3
+    annex3 = [row for row in rows if PLATES in row.split("</blockquote>")[0]]
+    assert annex3 and '<span class="tag warn">征求意见稿</span>' in annex3[0]
+    paper = [row for row in rows if "压缩会议、台账、资料" in text(row)]  # the opinions text: in force, no tag
+    assert paper and "征求意见稿" not in paper[0]
     status, body = get(demo, "/rulesets/national/2020.1?view=concordance")  # national's two quoted documents
     assert status == 200 and "没有对照表" not in body
     guardian = [row for row in re.findall(r'<div class="pair sentence-row">(.*?)</div>\s*</div>', body, re.DOTALL)

@@ -1,5 +1,7 @@
 """予以公布: the admitted list of a district as CSV, JSON and HTML, on SQLite and PostgreSQL;
-the HTML opened in headless Chromium."""
+the HTML opened in headless Chromium. The district's requests go to testville, the binding
+reference city (what its rules admit is in effect); Bijie's decisions are advisory (its rules are
+in 征求意见稿 annexes), and what that means for the publication is tested below."""
 from __future__ import annotations
 
 import csv
@@ -8,7 +10,8 @@ import re
 
 import pytest
 
-from helpers import FUNDS, HONGSHAN, JH, PUBLISHED, QX, TOUR, bijie_request, dump_dom, evaluate, run_cli, zhunru
+from helpers import (FUNDS, HONGSHAN, JH, PUBLISHED, QX, TOUR, bijie_request, district_request, dump_dom, evaluate,
+                     run_cli, zhunru)
 
 
 def publish(url, out, *args):
@@ -34,14 +37,13 @@ def test_publication_lists_what_is_in_effect(tour, tmp_path):
                                    "personnel": 0}
     assert approved["approval"]["by"] == "张三" and approved["approval"]["note"] == "同意,经费已到位"
     assert approved["decision_id"] == decisions["approved"]["decision_id"]
-    assert approved["basis"][0]["clause"] == "bijie@2017.1#BJ-ADM-01"
-    assert "部门工作需进社区" in approved["basis"][0]["source"]
+    assert approved["basis"][0]["clause"] == "testville@2020.1#TV-ADM-01"
+    assert approved["basis"][0]["source"] == "测试市社区工作事项准入办法 第五条"
     assert by_request["staffed"]["funding"]["personnel"] == 2 and by_request["staffed"]["funding"]["amount"] is None
     assist = by_request["assist"]
     assert assist["approval"] is None and assist["communities"] == ["洪山社区", "麻园社区"]
     assert assist["basis"][0]["clause"] == decisions["assist"]["reasons"][0]["clause"]
-    # The source is cited by its title, not only its file name.
-    assert assist["basis"][0]["source"].startswith("《毕节市")
+    assert assist["basis"][0]["source"] == "测试市社区工作事项准入办法 附件一第6项"
     assert assist["ruleset_sha256"] == decisions["assist"]["ruleset"]["sha256"]
 
 
@@ -88,9 +90,9 @@ def test_html_in_headless_chromium(tour, tmp_path):
     assert "七星关区社区工作事项准入清单" in dom and "50000.00 元" in dom and "张三" in dom
 
 
-def test_html_escapes_what_departments_write(tmp_path):
+def test_html_escapes_what_departments_write(tmp_path, testville):
     url = f"sqlite:///{tmp_path / 'log.sqlite'}"
-    evaluate(url, bijie_request(id="x", department={"name": "<script>alert(1)</script>局"},
+    evaluate(url, district_request(id="x", department={"name": "<script>alert(1)</script>局"},
                                 communities=[HONGSHAN]))
     out = tmp_path / "site"
     publish(url, out, "--district", QX)
@@ -109,7 +111,22 @@ def test_advisory_admission_is_not_published(tmp_path):
     assert publish(url, tmp_path / "tj", "--district", "田家庵区")["items"] == []
 
 
-def test_registry_supplies_the_district(tmp_path):
+def test_bijie_admission_resting_on_a_draft_annex_is_published_only_once_approved(tmp_path):
+    """Bijie's 社区矫正 rests on 附件1 (征求意见稿): admitted, advisory, not published; an off-list task
+    whose approval rests on 附件3 (征求意见稿) is published once the district body approves it."""
+    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
+    assist = evaluate(url, bijie_request(id="bj-assist", communities=[HONGSHAN]))
+    assert (assist["outcome"], assist["advisory"]) == ("admitted", True)
+    drill = evaluate(url, bijie_request(id="bj-drill", matter="社区应急演练组织", communities=[HONGSHAN], funding=FUNDS))
+    assert (drill["outcome"], drill["advisory"]) == ("needs_approval", True)
+    assert publish(url, tmp_path / "before", "--district", QX)["items"] == []
+    from helpers import act
+
+    act(url, "bj-drill", "approval", "张三", "同意")
+    assert [r["request_id"] for r in publish(url, tmp_path / "after", "--district", QX)["items"]] == ["bj-drill"]
+
+
+def test_registry_supplies_the_district(tmp_path, testville):
     """A request that names a community without its district is placed by the registry (by a
     unique name); an ambiguous name stays unplaced rather than guessed."""
     url = f"sqlite:///{tmp_path / 'log.sqlite'}"
@@ -120,8 +137,8 @@ def test_registry_supplies_the_district(tmp_path):
                         "洪山社区,HH-001,海湖区,洪山街道,4000,1500\n", encoding="utf-8")
     imported = zhunru("community", "import", csv_path, "--db", url)
     assert imported.exit_code == 0 and "新增 3 个" in imported.output, imported.output
-    evaluate(url, bijie_request(id="nanguan", communities=[{"name": "南关社区", "population": 5100}]))
-    evaluate(url, bijie_request(id="hongshan", communities=[{"name": "洪山社区", "population": 8200}]))
+    evaluate(url, district_request(id="nanguan", communities=[{"name": "南关社区", "population": 5100}]))
+    evaluate(url, district_request(id="hongshan", communities=[{"name": "洪山社区", "population": 8200}]))
     pub = publish(url, tmp_path / "qx", "--district", QX)
     assert [r["request_id"] for r in pub["items"]] == ["nanguan"]
 

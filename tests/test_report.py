@@ -1,5 +1,6 @@
 """社区减负 burden report: counts per community and per district, funding share, before/after,
-the SVG chart; on SQLite and PostgreSQL."""
+the SVG chart; on SQLite and PostgreSQL. The district's requests go to testville, the binding
+reference city; an advisory Bijie admission (its rules are in 征求意见稿 annexes) counts nowhere."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import HONGSHAN, JH, QX, bijie_request, dump_dom, evaluate, run_cli, zhunru
+from helpers import HONGSHAN, JH, QX, bijie_request, district_request, dump_dom, evaluate, run_cli, zhunru
 from zhunru.office.report import BUCKETS, SERIES, funded_share, stacked_bars_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -89,12 +90,21 @@ def test_ruleset_compare(tmp_path):
     assert pick(data["delta"]["districts"], district="天河区")["duty"] == 1
 
 
-def test_paperwork_is_counted(tmp_path):
+def test_paperwork_is_counted(tmp_path, testville):
     url = f"sqlite:///{tmp_path / 'log.sqlite'}"
-    posting = evaluate(url, bijie_request(id="p", kind="posting", matter="公示", communities=[HONGSHAN]))
-    assert posting["outcome"] == "admitted"
+    posting = evaluate(url, district_request(id="p", kind="posting", matter="公示", communities=[HONGSHAN]))
+    assert (posting["outcome"], posting["advisory"]) == ("admitted", False)
     row = pick(report(url)["communities"], name="洪山社区")
     assert (row["posting"], row["paperwork"], row["total"], row["funded_share"]) == (1, 1, 1, None)
+
+
+def test_an_advisory_bijie_admission_is_no_burden(tmp_path):
+    """Bijie's 公示 rule is in 附件3 (征求意见稿): admitted, advisory, counted nowhere (it binds nobody)."""
+    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
+    posting = evaluate(url, bijie_request(id="p", kind="posting", matter="公示", communities=[HONGSHAN]))
+    assert (posting["outcome"], posting["advisory"]) == ("admitted", True)
+    row = pick(report(url)["communities"], name="洪山社区")
+    assert (row["posting"], row["paperwork"], row["total"]) == (0, 0, 0)
 
 
 def test_html_report_in_chromium(tour, tmp_path):

@@ -85,13 +85,18 @@ def test_readme_district_tour(backend, tmp_path, request):
     assert (tmp_path / "zhunru.sqlite").exists() == (backend == "sqlite")
     assert not (tmp_path / "data").exists()
 
-    queue = output_of(outputs, "zhunru queue")  # before approve/refuse: both funded off-list tasks wait
-    assert "qx-2021-007" in queue and "qx-2021-008" in queue
-    assert "qx-2021-009" not in queue  # rejected outright (no funding, no staff): nothing to approve
+    # before approve/refuse all three off-list tasks wait: Bijie's lists are partial, so even the
+    # unfunded survey is not refused for its absence (the office refuses it below, 费随事转)
+    queue = output_of(outputs, "zhunru queue")
+    assert "qx-2021-007" in queue and "qx-2021-008" in queue and "qx-2021-009" in queue
+    survey = output_of(outputs, "zhunru evaluate examples/district/survey.json")
+    assert "结论: 须经审批" in survey and "未附经费或人员" in survey
 
+    # Bijie's decisions are advisory (附件3 is a 征求意见稿): the approval is what puts the drill in effect
+    assert "附件3" in output_of(outputs, "zhunru evaluate examples/district/drill.json")
     admitted = (tmp_path / "site" / "admitted.html").read_text(encoding="utf-8")
     assert "社区应急演练组织" in admitted  # approved
-    assert "社区消防设施巡查" not in admitted and "入户经济普查" not in admitted  # refused, rejected
+    assert "社区消防设施巡查" not in admitted and "入户经济普查" not in admitted  # both refused
     for name in ("admitted.csv", "admitted.json"):
         assert (tmp_path / "site" / name).is_file()
 

@@ -28,7 +28,7 @@ KINDS = sorted(p.name for p in CORPUS.iterdir() if p.is_dir())
 CITY_OR_CHAIN_TIME = {"quote_not_verbatim", "source_document_missing", "duplicate_clause_id", "clause_id_of_parent",
                       "duty_and_negative", "must_and_must_not", "caps_items", "caps_categories",
                       "overlapping_versions", "alias_collision_script", "unknown_clause_reference",
-                      "file_name_not_version", "source_list_document_missing"}
+                      "file_name_not_version", "source_list_document_missing", "quote_outside_parts"}
 # Defects refused when the file is read (YAML, schema): the engine's line is validate's, without "-: "
 READ_TIME = {"duplicate_yaml_key", "invalid_date", "schema_type", "missing_source", "unknown_top_level_key",
              "effective_to_before_from", "yaml_alias", "python_tag", "yaml_syntax", "not_a_mapping"}

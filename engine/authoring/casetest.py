@@ -1,4 +1,6 @@
-"""A ruleset's own test cases (`<city>/cases/*.yaml`): request → expected outcome, category, clause.
+"""A ruleset's own test cases (`<city>/cases/*.yaml`): request → expected outcome, category, clause,
+verdict, advisory, and `draft`: the draft (征求意见稿) document or part a SOURCE_DRAFT reason must
+name (its title), or `false` when the decision may rest on no draft.
 
 Run by `zhunru ruleset test PATH` and collected by the pytest plugin (zhunru.authoring.pytest_plugin).
 """
@@ -12,7 +14,7 @@ from zhunru.errors import InputError, RulesetError
 from zhunru.rulebook.loaded import read_yaml
 from zhunru.rulebook.loader import Registry, ruleset_roots
 
-EXPECT_KEYS = {"outcome", "category", "clause", "not_clause", "verdict", "advisory"}  # not_clause: no reason cites it
+EXPECT_KEYS = {"outcome", "category", "clause", "not_clause", "verdict", "advisory", "draft"}  # not_clause: no reason cites it
 
 
 @dataclass
@@ -94,11 +96,13 @@ def run_case(case: Case, engine) -> CaseResult:
             on = dt.date.fromisoformat(str(on)) if on else None
             got = check_certificate(engine, str(spec["certificate"]), str(spec.get("city")), on)
             actual = {"verdict": got["verdict"], "advisory": got["advisory"],
-                      "clauses": [r["clause"] for r in got["reasons"]]}
+                      "clauses": [r["clause"] for r in got["reasons"]],
+                      "drafts": [r.get("message") for r in got["reasons"] if r.get("code") == "SOURCE_DRAFT"]}
         else:
             decision = engine.evaluate(parse_request(spec.get("request")))
             actual = {"outcome": decision.outcome, "category": decision.category, "advisory": decision.advisory,
-                      "verdict": decision.verdict, "clauses": [r.clause for r in decision.reasons]}
+                      "verdict": decision.verdict, "clauses": [r.clause for r in decision.reasons],
+                      "drafts": [(r.values or {}).get("document") for r in decision.reasons if r.code == "SOURCE_DRAFT"]}
     except InputError as exc:
         result.failures.append(f"error: {exc}")
         return result
@@ -114,8 +118,14 @@ def run_case(case: Case, engine) -> CaseResult:
         if any(c == unwanted or c.endswith("#" + unwanted) for c in actual["clauses"]):
             result.failures.append(f"not_clause: expected no reason citing {unwanted!r}, actual "
                                    f"{', '.join(actual['clauses'])}")
+    if "draft" in expect:
+        wanted = expect["draft"]
+        if wanted is False and actual["drafts"]:
+            result.failures.append(f"draft: expected none, actual {'; '.join(map(str, actual['drafts']))}")
+        elif wanted is not False and not any(str(wanted) in str(d) for d in actual["drafts"]):
+            result.failures.append(f"draft: expected {wanted!r}, actual {'; '.join(map(str, actual['drafts'])) or 'none'}")
     if result.failures:  # the whole picture, so the author sees what the ruleset decided instead
-        shown = {k: v for k, v in actual.items() if k != "clauses" and v is not None}
+        shown = {k: v for k, v in actual.items() if k not in ("clauses", "drafts") and v is not None}
         result.failures.append("actual decision: " + ", ".join(f"{k}={v}" for k, v in shown.items())
                                + f", clauses={', '.join(actual['clauses']) or 'none'}")
     return result

@@ -51,11 +51,10 @@ def compile_snapshot(book, on: dt.date | None = None) -> dict:
     """The certificate catalogue of a compiled Book as plain data, for answers on the day `on`."""
     def clause(clause_id: str) -> dict:
         found, origin = book.clause(clause_id)
-        doc = next((d for d in origin.ruleset.sources
-                    if found.source.document is not None and d.document == found.source.document), None)
+        status = origin.source_status(found)  # the document, or the part of it the quote lies in
         return {"ref": origin.ref, "text": found.text, "text_en": found.text_en,
                 "source": {k: v for k, v in found.source.model_dump().items() if v is not None},
-                "document": {"title": doc.title, "status": doc.status} if doc and doc.status != "in_force" else None}
+                "document": {"title": status[0], "status": status[1]} if status and status[1] != "in_force" else None}
 
     entries, wanted = [], set()
     names: dict[str, int] = {}

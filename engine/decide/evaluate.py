@@ -278,20 +278,17 @@ class Engine:
         return list(found.values())
 
     def _not_binding(self, book: Book, reasons: list[Reason]) -> list[tuple[str, str, str]]:
-        """(document title, status, clause id) of each draft or proposal document a reason's
-        clause quotes, once per document (the ruleset's `sources:` give each document's status)."""
+        """(title, status, clause id) of each draft or proposal a reason's clause quotes, once per
+        document or part (the ruleset's `sources:` give each document's or part's status)."""
         found: dict[str, tuple[str, str, str]] = {}
         for reason in reasons:
             clause_id = reason.clause.rsplit("#", 1)[1]
             if clause_id not in book.clauses:
                 continue
             clause, origin = book.clause(clause_id)
-            document = clause.source.document
-            if document is None or document in found:
-                continue
-            for doc in origin.ruleset.sources:
-                if doc.document == document and doc.status != "in_force":
-                    found[document] = (doc.title, doc.status, clause_id)
+            status = origin.source_status(clause)
+            if status is not None and status[1] != "in_force" and status[0] not in found:
+                found[status[0]] = (status[0], status[1], clause_id)
         return list(found.values())
 
     def _reasons(self, book, request, entry: Entry | None, code, values, funding, facts) -> list[Reason]:

@@ -171,7 +171,7 @@ def to_text(notice: dict) -> str:
     if n["refusal"]:
         lines.append(f"  审批人 {n['refusal']['by']}  审批时间 {(n['refusal']['at'] or '')[:19]}")
     if n["advisory"]:
-        lines.append("  注意:所依据的规则集为建议案或草案,本告知仅供参考。")
+        lines.append("  注意:本决定所依据的规则集或文件为建议案、征求意见稿或已过有效期(见上列理由),本告知仅供参考。")
     lines += ["", n["principle"], "", f"{n['issuer']}(盖章)", n["issued_on"], "",
               f"决定编号 {n['decision_id']}  申请编号 {n['request_id']}",
               f"规则集 {n['ruleset']}  sha256 {n['ruleset_sha256']}",

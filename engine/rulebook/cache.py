@@ -279,18 +279,20 @@ def load_rulesets(key: str):
         from zhunru.rulebook.format import Ruleset
         from zhunru.rulebook.loaded import LoadedRuleset
 
-        return [LoadedRuleset(Ruleset.model_validate(item["ruleset"]), Path(item["path"]), item["sha256"])
+        return [LoadedRuleset(Ruleset.model_validate(item["ruleset"]), Path(item["path"]), item["sha256"],
+                              {str(k): str(v) for k, v in item["parts"].items()})
                 for item in data["versions"]]
     except Exception:  # data this code cannot rebuild is a miss
         return None
 
 
 def store_rulesets(key: str, loaded) -> None:
-    """Store a city's validated rulesets: per version its path, its hash and the model as JSON.
+    """Store a city's validated rulesets: per version its path, its hash, the part of its source
+    each clause's quote lies in (LoadedRuleset.parts) and the model as JSON.
     Only the fields set in the file are dumped, so the rebuilt models equal the fresh ones (the
     same values and the same fields set); dates and decimals come back from their JSON strings."""
     try:
-        value = {"versions": [{"path": str(item.path), "sha256": item.sha256,
+        value = {"versions": [{"path": str(item.path), "sha256": item.sha256, "parts": item.parts,
                                "ruleset": item.ruleset.model_dump(mode="json", exclude_unset=True)}
                               for item in loaded]}
     except Exception:

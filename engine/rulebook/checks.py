@@ -3,8 +3,9 @@
 
 * city time (`city_problems`, run by loader.Registry.versions): folder ≠ id, file name ≠
   version, duplicate clause ids, quotes not verbatim or source documents (a clause's or a
-  `sources:` entry's) missing from sources/, contradicting lists and names or aliases that
-  collide after normalisation, caps exceeded, overlapping versions;
+  `sources:` entry's) missing from sources/, a document's parts not found once and in order, a
+  quote not inside exactly one part of its document, contradicting lists and names or aliases
+  that collide after normalisation, caps exceeded, overlapping versions;
 * chain time (`chain_problems`, run by loader.Registry.chain): clause ids a parent already uses,
   references to clauses the chain does not have.
 
@@ -64,6 +65,7 @@ def file_problems(item: LoadedRuleset) -> list[Problem]:
         seen.add(clause.id)
     out.extend(_check_source_list(item))
     out.extend(_check_quotes(item, clauses))
+    out.extend(clause_parts(item)[1])
     out.extend(_check_names(item))
     out.extend(_check_caps(item))
     return out
@@ -95,6 +97,98 @@ def _check_quotes(item: LoadedRuleset, clauses) -> list[Problem]:
         if cache[name] is not None and quote_norm(source.quote) not in cache[name]:
             out.append(Problem(str(item.path), clause.id, f"quote is not verbatim in {name}: {source.quote[:40]!r}"))
     return out
+
+
+def clause_parts(item: LoadedRuleset) -> tuple[dict[str, str], list[Problem]]:
+    """(clause id → part title, problems) for the documents whose `sources:` entry declares parts.
+
+    A part starts at the one line of the document equal to its `starts` (NFKC, whitespace ignored,
+    as quotes) and runs to the next part's start; parts are listed in document order. A clause's
+    quote must lie inside exactly one part: every place it occurs in the same part, none crossing
+    a part's start or lying before the first part."""
+    mapping: dict[str, str] = {}
+    out: list[Problem] = []
+    file = str(item.path)
+    for i, doc in enumerate(item.ruleset.sources):
+        found = _part_starts(item, i, out)
+        if found is None:
+            continue
+        body, starts = found
+        for clause in item.ruleset.all_clauses():
+            if clause.source.document is None or Path(clause.source.document).name != Path(doc.document).name:
+                continue
+            places = _places(body, starts, clause.source.quote)
+            if not places:  # not verbatim: _check_quotes reports it
+                continue
+            if None in places:
+                out.append(Problem(file, clause.id, f"quote crosses the start of a part of {doc.document} or lies "
+                                                    f"before its first part: {clause.source.quote[:40]!r}"))
+            elif len(places) > 1:
+                titles = ", ".join(doc.parts[k].title for k in sorted(places))
+                out.append(Problem(file, clause.id, f"quote occurs in more than one part of {doc.document} "
+                                                    f"({titles}): quote enough to find it in one"))
+            else:
+                mapping[clause.id] = doc.parts[places.pop()].title
+    return mapping, out
+
+
+def part_of(item: LoadedRuleset, document: str, text: str):
+    """The part (SourcePart) of `document` that `text` lies in, when the version's `sources:`
+    declare parts for it and the text lies in exactly one; else None (the concordance's view)."""
+    for i, doc in enumerate(item.ruleset.sources):
+        if doc.document is None or Path(doc.document).name != Path(document).name:
+            continue
+        found = _part_starts(item, i, [])
+        if found is None:
+            return None
+        places = _places(*found, text)
+        return doc.parts[next(iter(places))] if len(places) == 1 and None not in places else None
+    return None
+
+
+def _part_starts(item: LoadedRuleset, i: int, out: list[Problem]) -> tuple[str, list[int]] | None:
+    """(normalised text, offset where each part starts) of `sources[i]`, or None: no parts, no
+    file (_check_source_list reports it), or starts not found once and in order (added to out)."""
+    doc = item.ruleset.sources[i]
+    if not doc.parts or doc.document is None:
+        return None
+    path = item.sources_dir / Path(doc.document).name
+    if not path.is_file():
+        return None
+    lines = [quote_norm(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    offsets, at = [], 0
+    for line in lines:
+        offsets.append(at)
+        at += len(line)
+    starts: list[int] = []
+    for j, part in enumerate(doc.parts):
+        where = f"sources[{i}].parts[{j}].starts"
+        marker = quote_norm(part.starts)
+        found = [offsets[n] for n, line in enumerate(lines) if line and line == marker]
+        if len(found) != 1:
+            out.append(Problem(str(item.path), where, f"{part.starts[:40]!r} occurs {len(found)} times as a line "
+                                                      f"of {doc.document}: a part starts at a line that occurs once"))
+            return None
+        if starts and found[0] <= starts[-1]:
+            out.append(Problem(str(item.path), where, f"part {part.title!r} starts before the part listed above "
+                                                      "it: list parts in document order"))
+            return None
+        starts.append(found[0])
+    return "".join(lines), starts
+
+
+def _places(body: str, starts: list[int], text: str) -> set[int | None]:
+    """The index of the part each occurrence of `text` lies in (None: it crosses a part's start or
+    lies before the first part); empty when the text does not occur."""
+    wanted, bounds = quote_norm(text), [*starts, len(body)]
+    places: set[int | None] = set()
+    at = body.find(wanted) if wanted else -1
+    while at >= 0:
+        end = at + len(wanted)
+        inside = [k for k in range(len(starts)) if bounds[k] <= at and end <= bounds[k + 1]]
+        places.add(inside[0] if inside else None)
+        at = body.find(wanted, at + 1)
+    return places
 
 
 def _check_names(item: LoadedRuleset) -> list[Problem]:

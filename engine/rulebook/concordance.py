@@ -136,8 +136,24 @@ def _quoted(city_dir: Path, source, texts: dict[str, str | None]) -> bool:
     return body is not None and quote_norm(source.quote) in body
 
 
+def sentence_status(versions: list[LoadedRuleset], document: str, text: str) -> str | None:
+    """The status of what a sentence lies in, as the newest version's `sources:` give it: the
+    part of the document (when it declares parts), else the document; None when not listed."""
+    from zhunru.rulebook.checks import part_of
+
+    for version in sorted(versions, key=lambda v: v.ruleset.effective_from, reverse=True):
+        for doc in version.ruleset.sources:
+            if doc.document is not None and Path(doc.document).name == Path(document).name:
+                if not doc.parts:
+                    return doc.status
+                part = part_of(version, document, text)
+                return part.status if part is not None else None
+    return None
+
+
 def side_by_side(city_dir: Path, versions: list[LoadedRuleset]) -> list[dict]:
-    """The concordance for reading: each sentence with the clauses (id, text) beside it."""
+    """The concordance for reading: each sentence with the clauses (id, text) beside it and the
+    status of the document or part it lies in (in_force, draft, proposal; None when unknown)."""
     concordance, problems = load(city_dir / FILE)
     if concordance is None:
         return []
@@ -145,7 +161,8 @@ def side_by_side(city_dir: Path, versions: list[LoadedRuleset]) -> list[dict]:
     out = []
     for doc in concordance.documents:
         for sentence in doc.sentences:
-            out.append({"document": doc.document, "where": sentence.where, "sentence": sentence.text,
+            out.append({"document": doc.document, "part": doc.part, "where": sentence.where,
+                        "sentence": sentence.text, "status": sentence_status(versions, doc.document, sentence.text),
                         "clauses": [{"id": c, "text": clauses[c].text if c in clauses else None}
                                     for c in sentence.clauses],
                         "not_modelled": sentence.not_modelled})

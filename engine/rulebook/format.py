@@ -161,6 +161,18 @@ class Deadlines(Strict):
     clause: str | None = None
 
 
+class SourcePart(Strict):
+    """A part of a source document with a status of its own (an annex marked 征求意见稿 in a file
+    whose other parts carry no mark). It runs from its `starts` line to the next part's."""
+
+    title: str = Field(..., min_length=1, description="the part as the document heads it; a draft's reasons name it")
+    starts: str = Field(..., min_length=1, description="a whole line of the document, verbatim, where the part "
+                                                       "begins; it occurs once as a line, parts in document order")
+    status: Status = Field("in_force", description="in_force; draft (征求意见稿) or proposal (建议案): a decision "
+                                                   "resting on a clause quoting this part is advisory and names it")
+    note: str | None = None
+
+
 class SourceDoc(Strict):
     """A document the ruleset's clauses quote (under sources/) or a law they cite."""
 
@@ -169,10 +181,24 @@ class SourceDoc(Strict):
     title: str
     status: Status = Field("in_force", description="in_force; draft (征求意见稿) or proposal (建议案): a decision "
                                                    "resting on a clause quoting it is advisory and names it")
+    parts: list[SourcePart] = Field(default_factory=list,
+                                    description="parts with a status of their own; with parts, every quote of "
+                                                "the document lies in exactly one part and takes its status "
+                                                "(the document's own status then goes unused)")
     superseded_on: dt.date | None = Field(None, description="the day a revision replaced this text: a decision "
                                                             "dated on or after it that cites it says so")
     superseded_by: str | None = Field(None, description="the revision (title, date) that replaced it")
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _parts(self) -> "SourceDoc":
+        if self.parts and self.document is None:
+            raise ValueError("parts are parts of a document under sources/: a source with parts needs `document`")
+        titles = [p.title for p in self.parts]
+        for title in titles:
+            if titles.count(title) > 1:
+                raise ValueError(f"part title {title!r} is used twice")
+        return self
 
 
 class Ruleset(Strict):

@@ -5,7 +5,7 @@ of all cities (loader.py) build on it."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -62,11 +62,28 @@ def schema_problems(exc: ValidationError, data: dict, raw: bytes) -> list[tuple[
 
 @dataclass(frozen=True)
 class LoadedRuleset:
-    """One ruleset file: the validated model, where it came from and its content hash."""
+    """One ruleset file: the validated model, where it came from and its content hash. `parts`:
+    clause id → title of the part of its source document its quote lies in, for documents whose
+    `sources:` entry declares parts (found by checks.clause_parts when the city is loaded)."""
 
     ruleset: Ruleset
     path: Path
     sha256: str
+    parts: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    def source_status(self, clause) -> tuple[str, str] | None:
+        """(title, status) of what `clause` quotes: the part of its document it lies in when the
+        document has parts, else the document as `sources:` lists it; None when it is not listed."""
+        document = clause.source.document
+        for doc in self.ruleset.sources:
+            if document is None or doc.document != document:
+                continue
+            title = self.parts.get(clause.id)
+            for part in doc.parts:
+                if part.title == title:
+                    return part.title, part.status
+            return doc.title, doc.status
+        return None
 
     @property
     def ref(self) -> str:

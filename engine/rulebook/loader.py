@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from zhunru.errors import RulesetError
 from zhunru.rulebook.roots import ruleset_roots  # noqa: F401 - part of this module's API
-from zhunru.rulebook.checks import chain_problems, city_problems
+from zhunru.rulebook.checks import chain_problems, city_problems, clause_parts
 from zhunru.rulebook.loaded import LoadedRuleset, load_file
 
 
@@ -91,6 +91,7 @@ class Registry:
         problems = city_problems(loaded)
         if problems:
             raise RulesetError(f"{problems[0]} (zhunru ruleset validate lists every problem)")
+        loaded = [replace(item, parts=clause_parts(item)[0]) for item in loaded]
         return sorted(loaded, key=lambda r: r.ruleset.effective_from)
 
     def in_force(self, city: str, on: dt.date) -> LoadedRuleset:

@@ -7,8 +7,9 @@ The same checks guard the engine, so a ruleset that fails them is never used for
   effective_from), each naming its field and YAML line;
 * city time (loader.Registry.versions → `city_problems`): folder ≠ id, file name ≠ version,
   duplicate clause ids, quotes not verbatim or source documents (a clause's or a `sources:`
-  entry's) missing from sources/, contradicting lists and names or aliases that collide after
-  normalisation, caps exceeded, overlapping versions;
+  entry's) missing from sources/, a source's parts not starting at a line found once and in
+  order, a quote not inside exactly one part, contradicting lists and names or aliases that
+  collide after normalisation, caps exceeded, overlapping versions;
 * chain time (loader.Registry.chain → `chain_problems`): missing parents, `extends` cycles,
   clause ids a parent already uses, references to clauses the chain does not have.
 

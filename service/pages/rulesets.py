@@ -116,10 +116,11 @@ def ruleset_page(request: Request, city: str, version: str, view: str = ""):
     current, ended = deciding(reg, found, today)
     parents = parent_versions(reg, item)
     documents = {s.document: s.title for s in r.sources if s.document}
+    quoted = {c.id: item.source_status(c) for c in r.all_clauses()}  # (document or part, status)
     links = clause_links(item, parents)
     values = {"item": item, "r": r, "name": city_name(reg, found), "today": today, "parents": parents,
               "deciding": current is not None and current.ref == item.ref, "ended": ended,
-              "versions": [v.ruleset.version for v in reg.versions(found)], "documents": documents,
+              "versions": [v.ruleset.version for v in reg.versions(found)], "documents": documents, "quoted": quoted,
               "links": links, "view": view, **labels()}
     if view == "concordance":
         return page(request, "ruleset.html.j2", concordance=concordance(reg, item), **values)
@@ -171,7 +172,7 @@ def sections(r) -> list[dict]:
 def concordance(reg, item) -> dict | None:
     """The city's concordance (rulesets/<city>/concordance.yaml) for reading: each source sentence
     with the clauses beside it, each clause linked to the version that holds it (this one first)."""
-    from zhunru.rulebook.concordance import FILE, load
+    from zhunru.rulebook.concordance import FILE, load, sentence_status
 
     path = item.path.parent / FILE
     if not path.is_file():
@@ -192,8 +193,10 @@ def concordance(reg, item) -> dict | None:
         for s in doc.sentences:
             clauses = [{"id": c, "text": held[c][0], "ref": held[c][1], "href": href(held[c][1], c)} if c in held
                        else {"id": c, "text": None, "ref": None, "href": None} for c in s.clauses]
-            sentences.append({"text": s.text, "where": s.where, "clauses": clauses, "not_modelled": s.not_modelled})
+            sentences.append({"text": s.text, "where": s.where, "clauses": clauses, "not_modelled": s.not_modelled,
+                              "status": sentence_status(versions, doc.document, s.text)})
             modelled, not_modelled = modelled + bool(s.clauses), not_modelled + (not s.clauses)
+        statuses = list(dict.fromkeys(x["status"] for x in sentences if x["status"]))
         documents.append({"document": doc.document, "title": titles.get(doc.document), "part": doc.part,
-                          "sentences": sentences})
+                          "sentences": sentences, "statuses": statuses})
     return {"documents": documents, "problem": None, "modelled": modelled, "not_modelled": not_modelled}
