@@ -24,7 +24,8 @@ def _log(db_url, read_only: bool = False):
 @output_options
 @db_option
 def queue(city, as_of, fmt, lang, db_url):
-    """What awaits the district body (待审批): requests that need approval and have none yet.
+    """What awaits the district body (待审批): requests that need approval, and admissions
+    resting on a draft or proposal (advisory: binding nobody until confirmed), with no act yet.
 
     \b
     Each line gives the request id and the decision id (either may be used with approve and
@@ -64,6 +65,9 @@ def _print(items, fmt: str, lang: str) -> None:
         click.echo(f"  {'matter' if en else '事项'}: {item['matter']}   {'department' if en else '部门'}: "
                    f"{item['department']}")
         click.echo(f"  {'communities' if en else '社区'}: {'、'.join(item['community_names']) or '-'}")
+        if item.get("outcome") == "admitted":
+            click.echo("  admitted under a draft or proposal: binds only once approved" if en
+                       else "  依据征求意见稿或建议予以准入:经批准后方生效")
         if item["days_left"] is not None:
             state = (("overdue by" if en else "已超期") + f" {-item['days_left']}" if item["overdue"]
                      else ("days left" if en else "剩余") + f" {item['days_left']}")
@@ -135,7 +139,8 @@ def approve(ident, as_, by_, note, fmt, lang, db_url):
     \b
     ID is the request id or the decision id shown by `zhunru queue`. The approval is a new
     log entry; the decision is never changed. Approving twice, or approving a decision that
-    is not needs_approval, is an error (exit 2) naming who acted first and when.
+    does not await the body (neither needs_approval nor an advisory admission), is an error
+    (exit 2) naming who acted first and when.
 
     \b
     Example:

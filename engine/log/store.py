@@ -882,24 +882,26 @@ def _expected_targets(conn, after: int = 0) -> Iterator[list[dict]]:
         state = None
         if row["entry_id"] in withdrawn:
             state = "withdrawn"
-        elif row["outcome"] == "needs_approval":
-            act = conn.execute(select(LogEntry.entry_type).where(LogEntry.act_key == row["entry_id"])).first()
-            state = targets.ACT_STATES.get(act[0]) if act else None
         try:
-            yield targets.rows_for(row["seq"], json.loads(row["request_json"]), json.loads(row["payload_json"]), state)
+            payload = json.loads(row["payload_json"])
+            if state is None and targets.may_be_acted_on(row["outcome"], bool(payload.get("advisory"))):
+                act = conn.execute(select(LogEntry.entry_type).where(LogEntry.act_key == row["entry_id"])).first()
+                state = targets.ACT_STATES.get(act[0]) if act else None
+            yield targets.rows_for(row["seq"], json.loads(row["request_json"]), payload, state)
         except (ValueError, KeyError, TypeError, AttributeError):
             yield []  # a row zhunru did not write: its hash already says so
 
 
 def _ensure_indexes(conn, is_sqlite: bool) -> None:
-    """Indexes added to the log table after it was first made (create_all makes only those of
+    """Indexes added to the log and target tables after they were first made (create_all makes only those of
     new tables). A role that may not create them (`log protect`'s application role) goes on
     without: the queries they serve then scan."""
     from sqlalchemy import inspect
     from sqlalchemy.exc import ProgrammingError
 
-    have = {i["name"] for i in inspect(conn).get_indexes(LogEntry.__tablename__)}
-    for index in LogEntry.__table__.indexes:
+    inspector = inspect(conn)
+    have = {i["name"] for table in (LogEntry.__table__, Target.__table__) for i in inspector.get_indexes(table.name)}
+    for index in (*LogEntry.__table__.indexes, *Target.__table__.indexes):
         if index.name in have:
             continue
         if is_sqlite:

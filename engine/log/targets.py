@@ -33,7 +33,12 @@ WITHDRAWAL_KEY = "withdrawal:"  # act_key of a withdrawal: one per decision, bes
 
 class Target(SQLModel, table=True):
     __tablename__ = "zhunru_target"
-    __table_args__ = (Index("ix_zhunru_target_community", "community", "kind"),)
+    __table_args__ = (
+        Index("ix_zhunru_target_community", "community", "kind"),
+        # advisory admissions await the district body's confirmation (queue.pending): a small index
+        Index("ix_zhunru_target_advisory", "decision_seq", sqlite_where=text("state = 'advisory'"),
+              postgresql_where=text("state = 'advisory'")),
+    )
     id: int | None = Field(default=None, primary_key=True)
     decision_seq: int = Field(index=True)
     position: int  # the community's place in the request
@@ -67,6 +72,12 @@ class Carried(SQLModel, table=True):
 CARRIED_COLUMNS = ("community", "kind", "city", "matter", "since_seq")
 COLUMNS = ("decision_seq", "position", "city", "kind", "list_name", "community", "community_name", "code", "district", "street",
            "matter", "request_date", "state", "funded", "staffed")
+
+
+def may_be_acted_on(outcome: str, advisory: bool) -> bool:
+    """What the district body approves or refuses: a request that needs its approval, and an
+    admission under a draft or proposal (advisory), which binds nobody until the body confirms it."""
+    return outcome == "needs_approval" or (outcome == "admitted" and advisory)
 
 
 def state_of(outcome: str, advisory: bool) -> str:

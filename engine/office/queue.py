@@ -1,5 +1,6 @@
-"""What awaits the district body (区社区办): decisions whose outcome is `needs_approval` and
-that have no approval or refusal yet, and the acts that settle them.
+"""What awaits the district body (区社区办): decisions whose outcome is `needs_approval`, and
+admissions under a draft or proposal (advisory: they bind nobody until the body confirms them),
+that have no approval or refusal yet; and the acts that settle them.
 
 An act is a new log entry (engine/log.py act_record); the decision itself is never changed.
 The log's `act_key` is unique per decision and DecisionLog.append checks it under the
@@ -23,7 +24,7 @@ from sqlmodel import Session, select
 
 from zhunru.errors import InputError, RulesetError
 from zhunru.log.store import DecisionLog, LogEntry, act_record
-from zhunru.log.targets import WITHDRAWAL_KEY
+from zhunru.log.targets import WITHDRAWAL_KEY, Target, may_be_acted_on
 from zhunru.models import FundingCheck
 from zhunru.office.workdays import CHINA, CalendarRangeError, add_workdays, china_date, today_in_china, workdays_between
 
@@ -46,10 +47,14 @@ def find_decision(log: DecisionLog, ident: str) -> LogEntry:
 
 
 def pending(log: DecisionLog, city: str | None = None) -> Iterator[LogEntry]:
-    """Decisions with outcome needs_approval and no act yet, oldest first: read page by page
-    through the log's index of what awaits approval (memory does not grow with the log)."""
+    """Decisions that await the district body and have no act yet (targets.may_be_acted_on),
+    oldest first: read page by page through the log's index of what needs approval and the
+    target rows' index of advisory admissions (memory does not grow with the log)."""
     acts = aliased(LogEntry)
-    query = select(LogEntry).where(LogEntry.entry_type == "decision", LogEntry.outcome == "needs_approval",
+    advisory = select(Target.decision_seq).where(Target.state == "advisory")
+    query = select(LogEntry).where(LogEntry.entry_type == "decision",
+                                   (LogEntry.outcome == "needs_approval")
+                                   | ((LogEntry.outcome == "admitted") & LogEntry.seq.in_(advisory)),
                                    ~exists().where(acts.act_key == LogEntry.entry_id))
     if city:
         query = query.where(LogEntry.city == city)
@@ -87,9 +92,10 @@ def act(log: DecisionLog, ident: str, verb: str, account, note: str | None = Non
     may_act(account, request_districts(log, decision))
     if kind == "withdrawal":
         _check_in_effect(log, decision)
-    elif decision.outcome != "needs_approval":
+    elif not may_be_acted_on(decision.outcome, bool(json.loads(decision.payload_json).get("advisory"))):
         raise InputError(f"ID: decision {decision.entry_id} (request {decision.request_id}) is {decision.outcome!r}, "
-                         "not needs_approval: only what awaits the district body can be approved or refused")
+                         "not needs_approval: only what awaits the district body (a request that needs "
+                         "approval, or an advisory admission) can be approved or refused")
     actor = {"account": account.name, "role": account.role, "scope": account.scope, "via": via}
     if os_user:
         actor["os_user"] = os_user
@@ -232,6 +238,7 @@ def queue_item(entry: LogEntry, today: dt.date, deadlines: Deadlines | None) -> 
         "request_id": entry.request_id, "decision_id": entry.entry_id, "city": entry.city,
         "ruleset": entry.ruleset, "matter": decision["matter"]["name"], "matter_code": decision["matter"].get("code"),
         "kind": request.get("kind"), "category": decision.get("category"),
+        "outcome": decision.get("outcome", entry.outcome), "advisory": bool(decision.get("advisory")),
         "department": request["department"]["name"], "department_level": request["department"].get("level"),
         "communities": [c.get("code") or c["name"] for c in request.get("communities", [])],
         "community_names": [c["name"] for c in request.get("communities", [])],

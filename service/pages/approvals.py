@@ -38,6 +38,7 @@ def queue(request: Request, done: str | None = None):
 def decision(request: Request, ident: str):
     require(request, state(request).accounts)
     from zhunru.log.matters import in_effect
+    from zhunru.log.targets import may_be_acted_on
     from zhunru.office.notice import notice_data
 
     view = decision_view(state(request).zhunru, ident, "zh")
@@ -48,8 +49,9 @@ def decision(request: Request, ident: str):
         has_notice = True
     except InputError:
         has_notice = False
+    awaits = not act and may_be_acted_on(d["outcome"], bool(d.get("advisory")))
     return page(request, "decision.html.j2", view=view, d=d, r=view["request"], in_effect=effective,
-                has_notice=has_notice, done=request.query_params.get("done"))
+                awaits=awaits, has_notice=has_notice, done=request.query_params.get("done"))
 
 
 async def act(request: Request, ident: str):
