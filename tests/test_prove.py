@@ -79,7 +79,7 @@ def test_prove_and_check_and_a_rewrite_after_the_checkpoint(tmp_path, db_url):
     assert doc["checkpoint"] == cp and len(doc["audit_path"]) == 3
     assert doc["row"]["request_id"] == "c" and doc["row"]["hash"] == doc["row_hash"]
     assert json.loads(doc["row"]["request_json"])["id"] == "c"  # the entry's own JSON, to read
-    assert check(tmp_path, doc, key) == (0, f"证明成立 proof holds: decision {doc['entry_id']} (rejected) is row 3 "
+    assert check(tmp_path, doc, key) == (0, f"证明成立 proof holds: decision {doc['entry_id']} ({doc['row']['outcome']}) is row 3 "
                                             f"of the 5-row log signed at {cp['at']} by key {key[:16]}…")
 
     # the last row, by row number; the text form names the same path

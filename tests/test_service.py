@@ -76,7 +76,10 @@ def test_queue_unknown_decision_and_openapi(service):
                            funding={"amount": 80000, "source": "区财政", "document": "七财发〔2021〕9号"})
     assert call(service, "POST", "/api/v1/evaluate", funded)[1]["outcome"] == "needs_approval"
     status, items = call(service, "GET", "/api/v1/queue")
-    assert status == 200 and [i["request_id"] for i in items] == ["q-1"]
+    # the assist task is admitted under Bijie's draft 附件1 (advisory): it awaits the body's confirmation too
+    assert status == 200 and [(i["request_id"], i["outcome"], i["advisory"]) for i in items][0] == (
+        decision["request_id"], "admitted", True)
+    assert [(i["request_id"], i["outcome"]) for i in items][1:] == [("q-1", "needs_approval")]
     assert call(service, "GET", "/api/v1/decisions/nope")[0] == 404
     status, spec = call(service, "GET", "/openapi.json")
     assert status == 200 and "/api/v1/evaluate" in spec["paths"] and "/api/v1/certificates/check" in spec["paths"]

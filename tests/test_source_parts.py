@@ -140,7 +140,8 @@ def test_parts_survive_the_ruleset_cache(tmp_path, monkeypatch):
 
 def problems_of(tmp_path) -> list[tuple[str, str]]:
     problems, _ = validate_path(tmp_path / "partcity")
-    return [(p.clause, p.message) for p in problems if p.clause != "cases"]
+    # the test city has no cases and no concordance: those checks are tested elsewhere
+    return [(p.clause, p.message) for p in problems if p.clause not in ("cases", "concordance")]
 
 
 @pytest.mark.parametrize("quote, words", [
