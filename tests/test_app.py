@@ -102,8 +102,8 @@ def test_the_log_stores_decisions_without_words(sqlite_url):
     assert reason["values"] == {"matter": "入户经济普查", "department": "七星关区司法局"}
     assert "不能因此拒绝" not in entry.payload_json and "cannot be refused" not in entry.payload_json
     zh, en = decision.shown("zh"), decision.shown("en")
-    assert "不能因此拒绝" in zh["reasons"][0]["message"] and "部门工作需进社区,须经县(区)级" in zh["reasons"][0]["message"]
-    assert "cannot be refused" in en["reasons"][0]["message"] and "coordination body" in en["reasons"][0]["message"]
+    assert "不能因此拒绝" in zh["reasons"][0]["message"] and "职能部门需要委托社区办理事务的,应按程序报批" in zh["reasons"][0]["message"]
+    assert "cannot be refused" in en["reasons"][0]["message"] and "applies for approval" in en["reasons"][0]["message"]
 
 
 def test_english_evaluation_then_a_chinese_notice_and_an_english_log_show(tmp_path):

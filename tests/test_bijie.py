@@ -4,6 +4,8 @@ national clause names its law and article."""
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 
 import pytest
 from click.testing import CliRunner
@@ -30,14 +32,15 @@ CASES = [
     ("assist disabled", dict(matter="残疾人权益保障"), "admitted", "assist", "bijie@2017.1#BJ-AS-14", A1),
     ("negative", dict(matter="招商引资"), "rejected", "negative", "national@2020.1#NAT-NEG-01", None),
     # the duty and assist lists are partial (等工作; the city's lists are not in the source): an off-list
-    # task is not refused for its absence, funded or not; it goes to the district body (LIST_PARTIAL)
-    ("off-list unfunded", dict(matter="入户经济普查"), "needs_approval", "unlisted", "bijie@2017.1#BJ-ADM-01", A3),
+    # task is not refused for its absence, funded or not; it needs approval (LIST_PARTIAL) under the opinions
+    # text's 应按程序报批 … 下派人员或拨付经费 (BJ-ADM-02, in force), so the decision binds
+    ("off-list unfunded", dict(matter="入户经济普查"), "needs_approval", "unlisted", "bijie@2017.1#BJ-ADM-02", None),
     ("off-list funded", dict(matter="入户经济普查", funding=FUNDS), "needs_approval", "unlisted",
-     "bijie@2017.1#BJ-ADM-01", A3),
+     "bijie@2017.1#BJ-ADM-02", None),
     ("off-list staffed", dict(matter="入户经济普查", personnel=2), "needs_approval", "unlisted",
-     "bijie@2017.1#BJ-ADM-01", A3),
+     "bijie@2017.1#BJ-ADM-02", None),
     ("off-list zero funds", dict(matter="入户经济普查", funding={**FUNDS, "amount": 0}), "needs_approval",
-     "unlisted", "bijie@2017.1#BJ-ADM-01", A3),
+     "unlisted", "bijie@2017.1#BJ-ADM-02", None),
     ("nameplate allowed", dict(kind="nameplate", matter="社区居委会牌子", department=STREET), "admitted", "allowed",
      "bijie@2017.1#BJ-PLATE-02", A3),
     ("nameplate forbidden", dict(kind="nameplate", matter="禁毒工作站"), "rejected", "forbidden",
@@ -50,8 +53,11 @@ CASES = [
      "bijie@2017.1#BJ-POST-00", A3),
     ("certificate national must_not", dict(kind="certificate", matter="亲属关系证明"), "rejected", "forbidden",
      "national@2020.1#NAT-CERT-01", None),
-    ("certificate unlisted: seal rule", dict(kind="certificate", matter="居住证明"), "rejected", "forbidden",
-     "bijie@2017.1#BJ-SEAL-01", A3),
+    # an unlisted certificate: the seal rule (附件3, draft) before 民发〔2020〕20号, national's binding rule from it
+    ("certificate unlisted: seal rule", dict(kind="certificate", matter="居住证明", date="2020-04-26"), "rejected",
+     "forbidden", "bijie@2017.1#BJ-SEAL-01", A3),
+    ("certificate unlisted: legal-basis rule", dict(kind="certificate", matter="居住证明"), "rejected", "forbidden",
+     "national@2020.1#NAT-CERT-00", None),
     ("assessment by district body", dict(kind="assessment", matter="社区工作年度考核", department=DISTRICT_BODY),
      "admitted", "allowed", "bijie@2017.1#BJ-ASM-01", A3),
     ("assessment by city department", dict(kind="assessment", matter="社区工作年度考核", department=CITY_DEPT),
@@ -84,9 +90,14 @@ def assert_sources_real(reasons: list[dict]) -> None:
         if "quote" in source:  # a quoted document lies in the city's sources/, the quote verbatim
             document = RULESETS / city / "sources" / source["document"]
             assert document.is_file(), source
-            assert source["quote"] in document.read_text(encoding="utf-8"), source["quote"]
+            # verbatim as check_quotes.py reads it: NFKC, line breaks aside (national's 20号 sentence spans two lines)
+            assert _flat(source["quote"]) in _flat(document.read_text(encoding="utf-8")), source["quote"]
         else:  # a law cited by article or item
             assert source.get("law") and (source.get("article") or source.get("item")), source
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
 
 
 def evaluate(tmp_path, request: dict, *extra: str) -> dict:
@@ -129,7 +140,7 @@ def test_unlisted_task_is_never_admitted_by_a_fuzzy_guess(tmp_path):
     ("亲属关系证明", "must_not_issue", "national@2020.1#NAT-CERT-01"),
     ("无犯罪证明", "must_not_issue", "national@2020.1#NAT-CERT-05"),  # a spoken form
     ("指定监护人", "must_issue", "national@2020.1#NAT-CERT-M01"),  # the seal rule's own exception: a statutory duty
-    ("居住证明", "must_not_issue", "bijie@2017.1#BJ-SEAL-01"),
+    ("居住证明", "must_not_issue", "national@2020.1#NAT-CERT-00"),  # binding: not the draft seal rule
 ])
 def test_cert_check(text, verdict, clause):
     result = CliRunner().invoke(cli, ["cert", "check", text, "--city", "bijie", "--as-of", "2020-09-01",
@@ -145,3 +156,27 @@ def test_cert_check_text_is_chinese_by_default():
     result = CliRunner().invoke(cli, ["cert", "check", "居住证明", "--city", "bijie", "--as-of", "2020-09-01"])
     assert result.exit_code == 0
     assert "不应出具" in result.stdout or "不能出具" in result.stdout, result.stdout
+
+
+def test_off_list_task_rests_on_the_opinions_text_not_the_draft_annex(tmp_path):
+    decision = evaluate(tmp_path, bijie_request(matter="入户经济普查"))
+    cited = {r["clause"] for r in decision["reasons"]}
+    assert cited == {"bijie@2017.1#BJ-ADM-02"} and decision["advisory"] is False
+    quote = decision["reasons"][0]["source"]["quote"]
+    assert "应按程序报批" in quote and "下派人员或拨付经费" in quote
+    assert [r["code"] for r in decision["reasons"]] == ["LIST_PARTIAL", "LIST_PARTIAL_UNFUNDED"]
+
+
+@pytest.mark.parametrize("on,clause,advisory", [
+    ("2020-04-26", "bijie@2017.1#BJ-SEAL-01", True),
+    ("2020-04-27", "national@2020.1#NAT-CERT-00", False),
+    ("2024-01-01", "national@2020.1#NAT-CERT-00", False),
+])
+def test_unlisted_certificate_rests_on_the_binding_refusal_from_2020_04_27(on, clause, advisory):
+    for basis, verdict in (([], "must_not_issue"), (["--basis", "《某条例》第十条"], "unknown")):
+        result = CliRunner().invoke(cli, ["cert", "check", "居住证明", "--city", "毕节", "--as-of", on, *basis,
+                                          "--format", "json"])
+        assert result.exit_code == 0, result.output
+        answer = json.loads(result.stdout)
+        assert answer["verdict"] == verdict and answer["advisory"] is advisory
+        assert {r["clause"] for r in answer["reasons"]} == {clause}

@@ -130,15 +130,15 @@ def test_department_files_a_funded_off_list_task_and_lands_on_its_decision(demo,
     assert "/decisions/" in browser.current_url, browser.find_element(By.TAG_NAME, "main").text
 
     decision_id = browser.current_url.rsplit("/", 1)[1]
-    # Bijie: off its partial lists, and its admission rule (附件3) is a 征求意见稿: needs approval, advisory
-    assert "须经审批" in browser.find_element(By.ID, "outcome").text and "参考意见" in browser.find_element(By.ID, "outcome").text
+    # Bijie: off its partial lists: needs approval under the opinions text (BJ-ADM-02, in force), not advisory
+    assert "须经审批" in browser.find_element(By.ID, "outcome").text and "参考意见" not in browser.find_element(By.ID, "outcome").text
     main = browser.find_element(By.TAG_NAME, "main").text
     assert "社区防汛物资清点" in main and DEPARTMENT in main
     assert "洪山社区" in main and "南关社区" in main  # all of 市西街道, from the registry
     assert "不能因此拒绝;须经区(县)社区工作领导协调机构审批" in main  # LIST_PARTIAL, with its clause
-    assert "《附件3 毕节市关于进一步加强城市社区管理和服务的实施方案(征求意见稿)》为征求意见稿" in main  # SOURCE_DRAFT
+    assert "为征求意见稿" not in main  # no SOURCE_DRAFT: the decision rests on no draft
     quotes = [q.text for q in browser.find_elements(By.CSS_SELECTOR, ".card blockquote")]
-    assert any("权随责走、费随事转" in q for q in quotes)  # BJ-ADM-01 quoted verbatim
+    assert any("应按程序报批" in q and "权随责走、费随事转" in q for q in quotes)  # BJ-ADM-02 quoted verbatim
     screenshot(browser, "apply-department")
 
     # the file itself is not kept: its name, size and sha256 are logged with the funding

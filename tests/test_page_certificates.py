@@ -1,6 +1,7 @@
 """证明查询 (GET /certificates, public): over HTTP against `zhunru serve --demo`, and in Chromium
 at a phone's viewport, as a resident would use it. The verdicts are those of the shipped
-rulesets (national@2020.1's first batch; bijie's 公章 clause for what no list names)."""
+rulesets (national@2020.1's first batch and, for what no list names, its legal-basis rule NAT-CERT-00 from
+2020-04-27; before that day bijie's 公章 clause, a 征求意见稿, so advisory)."""
 from __future__ import annotations
 
 import html
@@ -13,6 +14,7 @@ from web import call, screenshot
 demo, phone = web.demo, web.phone  # web.py's fixtures: `zhunru serve --demo` (per module), Chromium at 390 px
 
 SEAL_QUOTE = "其他事项原则上不由社区盖章"  # bijie@2017.1#BJ-SEAL-01, verbatim from its source
+BASIS_QUOTE = "凡是没有法律法规依据或未经国务院批准列入保留证明事项清单的证明事项"  # national@2020.1#NAT-CERT-00
 
 
 def ask(server, **fields) -> tuple[int, str]:
@@ -56,9 +58,14 @@ def test_a_quoted_source_is_shown_verbatim_with_its_document_title(demo):
     assert status == 200
     assert by_id(body, "verdict") == "社区不应出具此证明"
     quote = re.search(r"<blockquote>(.*?)</blockquote>", body, re.DOTALL)
-    assert quote and SEAL_QUOTE in html.unescape(quote.group(1))
+    assert quote and BASIS_QUOTE in html.unescape(quote.group(1))
+    assert "national@2020.1#NAT-CERT-00" in body and "bijie@2017.1#BJ-SEAL-01" not in body  # binding, not the draft
+    assert "关于改进和规范基层群众性自治组织出具证明工作的指导意见" in body  # the document's title, not its file name
+    status, body = ask(demo, text="居住证明", city="毕节市", date="2020-01-01")  # before 民发〔2020〕20号
+    quote = re.search(r"<blockquote>(.*?)</blockquote>", body, re.DOTALL)
+    assert status == 200 and quote and SEAL_QUOTE in html.unescape(quote.group(1))
     assert "bijie@2017.1#BJ-SEAL-01" in body
-    assert "毕节市关于全面推进城市社区建设的意见" in body  # the document's title, not only its file name
+    assert "毕节市关于进一步加强城市社区管理和服务的实施方案" in body  # its part's title (附件3)
 
 
 def test_traditional_and_full_width_input(demo):
@@ -80,7 +87,7 @@ def test_a_colloquial_request(demo):
     status, body = ask(demo, text="开一份居住证明", city="bijie")
     assert status == 200
     assert by_id(body, "verdict") == "社区不应出具此证明"
-    assert SEAL_QUOTE in body
+    assert BASIS_QUOTE in body
     assert "您是不是要查:" in body
     links = re.findall(r'<div id="suggestions".*?</div>', body, re.DOTALL)[0]
     hrefs = [html.unescape(h) for h in re.findall(r'href="([^"]+)"', links)]
@@ -144,7 +151,7 @@ def test_on_a_phone(demo, phone):
     assert verdict.text == "社区不应出具此证明"
     assert "/certificates?" in phone.current_url and "city=bijie" in phone.current_url  # a link one can send on
     quotes = phone.find_elements(By.CSS_SELECTOR, ".reason blockquote")
-    assert quotes and SEAL_QUOTE in quotes[0].text and quotes[0].is_displayed()
+    assert quotes and BASIS_QUOTE in quotes[0].text and quotes[0].is_displayed()
     assert phone.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
     assert verdict.location["y"] < phone.execute_script("return window.innerHeight")  # seen without scrolling
     screenshot(phone, "certificates-phone")

@@ -70,7 +70,7 @@ def test_a_ruleset_page_shows_each_clause_with_its_quote(demo):
     assert status == 200
     clause = element(body, "clause-BJ-ADM-02")  # what a decision's `bijie@2017.1#BJ-ADM-02` links to
     assert clause is not None
-    assert "职能部门委托社区办理事务的" in text(clause)  # the clause's text
+    assert "职能部门需要委托社区办理事务的,应按程序报批" in text(clause)  # the clause's text
     assert ADM_02_QUOTE in text(clause)  # and its source's words, verbatim
     # the part of the source its quote lies in, as the source marks it: the opinions text (in force)
     assert "《毕节市关于全面推进城市社区建设的意见(正文)》原文" in text(clause) and "征求意见稿" not in text(clause)

@@ -113,12 +113,12 @@ def test_advisory_admission_is_not_published(tmp_path):
 
 def test_bijie_admission_resting_on_a_draft_annex_is_published_only_once_approved(tmp_path):
     """Bijie's 社区矫正 rests on 附件1 (征求意见稿): admitted, advisory, not published; an off-list task
-    whose approval rests on 附件3 (征求意见稿) is published once the district body approves it."""
+    (needs approval under the opinions text's 应按程序报批, in force) is published once the district body approves it."""
     url = f"sqlite:///{tmp_path / 'log.sqlite'}"
     assist = evaluate(url, bijie_request(id="bj-assist", communities=[HONGSHAN]))
     assert (assist["outcome"], assist["advisory"]) == ("admitted", True)
     drill = evaluate(url, bijie_request(id="bj-drill", matter="社区应急演练组织", communities=[HONGSHAN], funding=FUNDS))
-    assert (drill["outcome"], drill["advisory"]) == ("needs_approval", True)
+    assert (drill["outcome"], drill["advisory"]) == ("needs_approval", False)
     assert publish(url, tmp_path / "before", "--district", QX)["items"] == []
     from helpers import act
 

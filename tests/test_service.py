@@ -30,8 +30,8 @@ def call(base, method, path, body=None, token=True):
 def test_evaluate_logs_and_the_decision_can_be_read_back(service):
     body = (EXAMPLES / "task-commissioned-unfunded.json").read_bytes()
     status, decision = call(service, "POST", "/api/v1/evaluate", body)
-    # off Bijie's partial lists: needs approval (not refused for its absence), advisory (附件3 is a 征求意见稿)
-    assert status == 200 and (decision["outcome"], decision["advisory"]) == ("needs_approval", True), decision
+    # off Bijie's partial lists: needs approval (not refused for its absence), binding (the opinions text's BJ-ADM-02)
+    assert status == 200 and (decision["outcome"], decision["advisory"]) == ("needs_approval", False), decision
     assert decision["reasons"][0]["message"] and decision["reasons"][0]["source"]["quote"]
     status, again = call(service, "POST", "/api/v1/evaluate?lang=en", body)
     assert status == 200 and again["already_logged"] and again["decision_id"] == decision["decision_id"]

@@ -4,7 +4,10 @@ The chain is the city's version and its parents (nearest first); the nearest def
 so a city overrides national item by item and list by list. One exception: a certificate no list
 names is refused where any version of the chain refuses it (national from 2020-04-27, 民发〔2020〕20号:
 a committee issues only with a clear legal basis); a city's laxer catch-all (tianjiaan's and
-h_county's needs_approval, written before that document existed) does not loosen it.
+h_county's needs_approval, written before that document existed) does not loosen it. Where several
+versions refuse it, the refusal rests on the nearest whose clause quotes a binding source: a city's
+refusal quoting a consultation draft (Bijie's seal rule, 附件3 征求意见稿) does not make national's
+binding refusal of the same certificate advisory.
 """
 from __future__ import annotations
 
@@ -79,6 +82,7 @@ class Book:
 
 def compile_book(chain: list[LoadedRuleset]) -> Book:
     book = Book(chain=chain)
+    refusals: list[tuple[Otherwise, LoadedRuleset]] = []  # certificate catch-alls that refuse, nearest first
     for loaded in chain:  # nearest first: setdefault keeps the nearest definition
         rs = loaded.ruleset
         for clause in rs.all_clauses():
@@ -106,9 +110,14 @@ def compile_book(chain: list[LoadedRuleset]) -> Book:
             if other is not None and (held is None or (kind == "certificate" and other.outcome == "rejected"
                                                        and held[0].outcome != "rejected")):
                 book.otherwise[kind] = (other, loaded)
+            if other is not None and kind == "certificate" and other.outcome == "rejected":
+                refusals.append((other, loaded))
             cap = getattr(section, "max_count", None)
             if cap is not None:
                 book.max_count.setdefault(kind, (cap, section.max_count_clause, loaded))
+    binding = [(other, loaded) for other, loaded in refusals if _binding(book, other.clause)]
+    if binding:  # every clause of the chain is known now, a child's catch-all may cite a parent's clause
+        book.otherwise["certificate"] = binding[0]
     # Colloquial forms come after every official name and alias of the chain, so they never
     # shadow one; they resolve only to a refusing item, elsewhere they only suggest.
     for kind in LISTS:
@@ -120,3 +129,12 @@ def compile_book(chain: list[LoadedRuleset]) -> Book:
                 else:
                     book.hints.setdefault(kind, {}).setdefault(key, entry)
     return book
+
+
+def _binding(book: Book, clause_id: str) -> bool:
+    """Whether the clause quotes a source (or part) in force; an unknown clause is left to the chain checks."""
+    found = book.clauses.get(clause_id)
+    if found is None:
+        return False
+    status = found[1].source_status(found[0])
+    return status is None or status[1] == "in_force"
