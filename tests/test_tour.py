@@ -92,8 +92,10 @@ def test_readme_district_tour(backend, tmp_path, request):
     survey = output_of(outputs, "zhunru evaluate examples/district/survey.json")
     assert "结论: 须经审批" in survey and "未附经费或人员" in survey
 
-    # Bijie's decisions are advisory (附件3 is a 征求意见稿): the approval is what puts the drill in effect
-    assert "附件3" in output_of(outputs, "zhunru evaluate examples/district/drill.json")
+    # an off-list task rests on the opinions text's 应按程序报批 (in force, not one of the draft annexes):
+    # binding, and it waits for the office; the approval is what puts the drill in effect
+    drill = output_of(outputs, "zhunru evaluate examples/district/drill.json")
+    assert "结论: 须经审批" in drill and "BJ-ADM-02" in drill and "仅供参考" not in drill
     admitted = (tmp_path / "site" / "admitted.html").read_text(encoding="utf-8")
     assert "社区应急演练组织" in admitted  # approved
     assert "社区消防设施巡查" not in admitted and "入户经济普查" not in admitted  # both refused
