@@ -123,7 +123,7 @@ def create_app(db: str | None = None, demo: dict | None = None) -> FastAPI:
     from zhunru.app import Zhunru
 
     zhunru = Zhunru(db=db)
-    state = Service(zhunru, Accounts(zhunru.log), templates(), demo=demo)
+    state = Service(zhunru, Accounts(zhunru.log, cache_tokens=True), templates(), demo=demo)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):

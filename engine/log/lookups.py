@@ -18,7 +18,7 @@ import threading
 
 
 class PointReader:
-    """`one(sql, params)`: the first row of a read-only statement, or None. `sql` marks each
+    """`one(sql, params)`: the first row of a read-only statement, or None; `all`: every row. `sql` marks each
     parameter with `{p}`, written as the driver wants it (`?` for sqlite3, `%s` for psycopg)."""
 
     def __init__(self, engine):
@@ -42,16 +42,26 @@ class PointReader:
         return conn
 
     def one(self, sql: str, params: tuple) -> tuple | None:
+        return self._run(sql, params, lambda cur: cur.fetchone())
+
+    def all(self, sql: str, params: tuple) -> list[tuple]:
+        """Every row. On PostgreSQL planned afresh each time, never prepared: psycopg prepares a
+        statement run often, and a generic plan made while a table was small stays a sequential
+        scan as it grows (writer.py `_read`)."""
+        return self._run(sql, params, lambda cur: cur.fetchall(), prepare=False)
+
+    def _run(self, sql: str, params: tuple, fetch, prepare: bool | None = None):
         statement = self._statements.get(sql)
         if statement is None:
             statement = self._statements[sql] = sql.replace("{p}", self._marker)
+        options = {} if self.is_sqlite or prepare is None else {"prepare": prepare}
         for attempt in (1, 2):
             conn = self._connection()
             try:
                 cur = conn.cursor()
                 try:
-                    cur.execute(statement, params)
-                    return cur.fetchone()
+                    cur.execute(statement, params, **options)
+                    return fetch(cur)
                 finally:
                     cur.close()
             except self.engine.dialect.loaded_dbapi.Error:

@@ -38,7 +38,7 @@ from decimal import Decimal
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Index, bindparam, event, func, text
+from sqlalchemy import Index, event, func, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
@@ -46,6 +46,7 @@ from zhunru.errors import CheckFailed, InputError
 from zhunru.log import checkpoint as checkpoints
 from zhunru.log import targets
 from zhunru.log.checkpoint import SKEW, Checkpoint, CheckpointRow
+from zhunru.log.lookups import PointReader
 from zhunru.log.targets import Carried, Target
 from zhunru.log.writer import GENESIS, Writer
 
@@ -285,6 +286,7 @@ class DecisionLog:
             self.reader = _sqlite_engine(self.url, write=False)
         else:
             self.engine = self.reader = create_engine(self.url, pool_pre_ping=True)
+        self._points = PointReader(self.reader)
         self._mutex = threading.Lock()
         self._waiting: list[_Job] = []
         self._committing = False
@@ -578,14 +580,14 @@ class DecisionLog:
         by_kind: dict[str, set[str]] = {}
         for _city, kind, community in wanted:
             by_kind.setdefault(kind, set()).add(community)
-        with self.reader.connect() as conn:
-            for kind, communities in by_kind.items():
-                names = sorted(communities)
-                for start in range(0, len(names), 500):
-                    for city, community, matter in conn.execute(_CARRIED_MANY, {"kind": kind,
-                                                                                "communities": names[start:start + 500]}):
-                        if (city, kind, community) in wanted:
-                            found.setdefault((city, kind, community), set()).add(matter)
+        # on the calling thread's own connection (lookups.py): a request of a capped kind asks
+        # this before every decision, and a pool checkout with its ping cost more than the query
+        for kind, communities in by_kind.items():
+            names = sorted(communities)
+            for city, community, matter in self._points.all(_CARRIED_MANY[self.is_sqlite],
+                                                            (json.dumps(names) if self.is_sqlite else names, kind)):
+                if (city, kind, community) in wanted:
+                    found.setdefault((city, kind, community), set()).add(matter)
         return found
 
     def find(self, ident: str) -> LogEntry | None:
@@ -806,8 +808,10 @@ def _verify_targets(conn, after: int = 0) -> str | None:
     return None
 
 
-_CARRIED_MANY = text("SELECT city, community, matter FROM zhunru_carried WHERE community IN :communities "
-                     "AND kind = :kind").bindparams(bindparam("communities", expanding=True))
+_CARRIED_MANY = {  # is_sqlite → the matters carried by a list of communities for one kind ({p}: lookups.py)
+    is_sqlite: "SELECT city, community, matter FROM zhunru_carried WHERE community "
+               f"{'IN (SELECT value FROM json_each({p}))' if is_sqlite else '= ANY({p}::text[])'} AND kind = {{p}}"
+    for is_sqlite in (True, False)}
 _CARRIED_FROM_TARGETS = ("SELECT community, kind, city, matter FROM zhunru_target WHERE state = 'in_effect' "
                          "GROUP BY community, kind, city, matter")
 

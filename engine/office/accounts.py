@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, select
 from zhunru.errors import InputError
 from zhunru.log.lookups import PointReader
+from zhunru.office import token_cache
 from zhunru.log.store import DecisionLog, LogError, _short
 
 ROLES = ("admin", "approver", "department", "community", "auditor")
@@ -139,17 +140,33 @@ def _hasher():
 class Accounts:
     """The accounts in the database of `log` (a DecisionLog or its URL)."""
 
-    def __init__(self, log: DecisionLog | str | None = None):
+    def __init__(self, log: DecisionLog | str | None = None, cache_tokens: bool = False):
+        """`cache_tokens`: a service worker remembers the accounts of the tokens it was shown
+        (PostgreSQL; emptied on every change, token_cache.py)."""
         self._own = not isinstance(log, DecisionLog)
         self.log = log if isinstance(log, DecisionLog) else DecisionLog(log)
         self.engine = self.log.engine
         self._lookups = PointReader(self.log.reader)
         try:
-            SQLModel.metadata.create_all(self.engine, tables=TABLES)
+            with self.engine.begin() as conn:
+                self.log._lock(conn)  # workers starting together create the tables and triggers once
+                SQLModel.metadata.create_all(conn, tables=TABLES)
         except SQLAlchemyError as exc:
             raise LogError(f"--db: cannot open the accounts at {self.log.display_url} ({_short(exc)})") from None
+        self._tokens = None
+        if not self.log.is_sqlite:
+            try:
+                with self.engine.begin() as conn:
+                    self.log._lock(conn)
+                    token_cache.install(conn)
+            except SQLAlchemyError:
+                cache_tokens = False  # a role that may not create triggers: no cache, lookups as before
+            if cache_tokens:
+                self._tokens = token_cache.TokenCache(self.log.reader)
 
     def close(self) -> None:
+        if self._tokens is not None:
+            self._tokens.close()
         if self._own:
             self.log.close()
 
@@ -291,8 +308,16 @@ class Accounts:
     def by_token(self, token: str | None) -> Account | None:
         if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 100:
             return None
-        found = self._lookup(TOKEN_LOOKUP, digest(token))  # one indexed lookup on every API call
-        return Account(*found) if found else None
+        key = digest(token)
+        cache = self._tokens
+        known, generation = cache.get(key) if cache is not None else (None, None)
+        if known is not None:
+            return known
+        found = self._lookup(TOKEN_LOOKUP, key)  # one indexed lookup
+        account = Account(*found) if found else None
+        if account is not None and cache is not None:
+            cache.put(key, account, generation)
+        return account
 
     def _lookup(self, sql: str, key: str) -> tuple | None:
         try:
