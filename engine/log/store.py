@@ -51,7 +51,7 @@ from zhunru.log.targets import Carried, Target
 from zhunru.log.writer import GENESIS, Writer
 
 ADVISORY_LOCK = 0x7A68756E7275  # "zhunru"
-GATHER_WAITS, GATHER_SECONDS = 4, 0.0002  # at most 0.8 ms spent gathering a group
+GATHER_WAITS, GATHER_SECONDS = 4, 0.001  # at most 4 ms spent gathering a group (see _lead)
 MAX_ROUNDS = 16  # groups one caller commits before it hands the committer's role on
 BESIDE_WHERE = "entry_type IN ('registry_change', 'funding_allocation')"  # beside.TYPES
 FORMAT = 2  # rows written now: hashed as stored bytes (content_digest); 1 / NULL: row_hash of sorted JSON
@@ -380,8 +380,19 @@ class DecisionLog:
     def _lead(self) -> None:
         """Commit what waits, group after group, until nothing does; after MAX_ROUNDS hand the
         role to the oldest waiting caller (whose records are then written first), so no caller
-        serves the others for ever. Writers freed by a commit come back one by one: a short
-        wait gathers them, or the first would be committed alone and the rest behind it."""
+        serves the others for ever.
+
+        Writers freed by a commit come back one by one: while fewer wait than the last group
+        had, the committer sleeps a millisecond at a time (4 at most), or the first would be
+        committed alone and the rest behind it, each transaction paying its fixed cost (round
+        trips, the lock, the commit's flush) for one writer. It sleeps rather than being woken
+        at the last group's count: the writers that come during the sleep join too, so groups
+        can grow (woken at the count, they stayed small). With several worker processes each
+        committer's groups are small and its transactions also wait for the others' lock;
+        measured on PostgreSQL under loopback load (logged evaluates, 32 in flight), 4 × 1 ms
+        against the 4 × 0.2 ms before: 4 workers 1,220 → 1,530 requests a second (server CPU
+        1.19 → 0.98 ms a request), 2 workers 1,410 → 1,510, 1 worker 1,075 → 1,160. A lone
+        writer (a batch, the CLI) never waits: its last group was one."""
         for _round in range(MAX_ROUNDS):
             for _wait in range(GATHER_WAITS):
                 with self._mutex:
