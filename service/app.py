@@ -29,6 +29,7 @@ acted on, 413 too big, 422 invalid field, 429 locked out, 503 the log is unavail
 from __future__ import annotations
 
 import contextlib
+import functools
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -188,13 +189,25 @@ def create_app(db: str | None = None, demo: dict | None = None) -> FastAPI:
 
         return Response(template(), media_type=XLSX, headers={"Content-Disposition": "attachment; filename=template.xlsx"})
 
+    answered_on_loop: set[tuple[str, dt.date]] = set()  # (city as asked, day) whose rulesets this worker holds
+
     @app.post("/api/v1/certificates/check", response_model=dict)
-    def certificates_check(question: CertificateQuestion, lang: Literal["zh", "en"] = "zh") -> JSONResponse:
+    async def certificates_check(question: CertificateQuestion, lang: Literal["zh", "en"] = "zh") -> JSONResponse:
         """May the community issue this certificate? (must_issue, may_issue, must_not_issue, unknown)"""
         from zhunru.decide.certificates import check_certificate
 
-        return answer(check_certificate(zhunru.engine, question.text, question.city, question.date, lang=lang,
-                                        basis=question.basis))
+        day = question.date or dt.date.today()
+        ask = functools.partial(check_certificate, zhunru.engine, question.text, question.city, day, lang=lang,
+                                basis=question.basis)
+        # Answering reads no database: 0.03 ms of CPU (1 ms for 200 characters) once the city's
+        # rulesets are loaded and compiled, less than handing it to a worker thread and back. So
+        # only a city's first question of a day goes to a thread (loading takes up to a second);
+        # after that the event loop answers at once.
+        if (question.city, day) in answered_on_loop:
+            return answer(ask())
+        found = await _in_thread(ask)
+        answered_on_loop.add((question.city, day))
+        return answer(found)
 
     @app.get("/api/v1/decisions")
     def decisions(request: Request, department: str | None = Query(None, max_length=200),

@@ -69,6 +69,18 @@ def test_certificate_check_by_chinese_city_name_and_free_text(service):
     assert status == 422 and answer["error"]["message"].startswith("city")
 
 
+def test_certificate_answers_are_the_same_from_a_thread_and_from_the_event_loop(service):
+    """A city's first question of a day is answered in a worker thread (its rulesets may need
+    loading), later ones on the event loop: the answers, errors included, must not differ."""
+    questions = [{"text": "开一份居住证明", "city": "毕节"}, {"text": "亲屬關係證明", "city": "毕节", "date": "2019-06-01"},
+                 {"text": "无犯罪记录证明", "city": "chengyang", "basis": "《某条例》第三条"},
+                 {"text": "健在证明", "city": "atlantis"}, {"text": "", "city": "毕节"}]
+    first = [call(service, "POST", "/api/v1/certificates/check", q) for q in questions]
+    assert [status for status, _ in first] == [200, 200, 200, 422, 422]
+    for _ in range(3):
+        assert [call(service, "POST", "/api/v1/certificates/check", q) for q in questions] == first
+
+
 def test_queue_unknown_decision_and_openapi(service):
     status, decision = call(service, "POST", "/api/v1/evaluate", (EXAMPLES / "task-assist.json").read_bytes())
     assert status == 200
