@@ -206,6 +206,8 @@ def create_app(db: str | None = None, demo: dict | None = None) -> FastAPI:
         if (question.city, day) in answered_on_loop:
             return answer(ask())
         found = await _in_thread(ask)
+        if len(answered_on_loop) >= 1000:  # spellings and days are the caller's: keep the set small
+            answered_on_loop.clear()
         answered_on_loop.add((question.city, day))
         return answer(found)
 
