@@ -272,3 +272,17 @@ def test_over_100000_decisions_in_one_process():
     assert {o for (k, m, o) in outcomes if m == "入户调查{i}"} == {"needs_approval"}
     last = engine.evaluate(parse_request(bijie_request(kind="posting", matter="奖牌")))
     assert last.outcome == "rejected"
+
+
+def test_the_books_remembered_by_day_stay_bounded_whatever_days_callers_name(monkeypatch):
+    """Every request names its day, and a hostile caller can name a new one each time: the
+    engine's (city, day) → book map starts again at its limit, and answers stay the same."""
+    from zhunru.decide import evaluate
+
+    monkeypatch.setattr(evaluate, "BY_DAY_LIMIT", 50)
+    shipped = Engine(Registry(ruleset_roots()))
+    first = shipped.book_for("bijie", dt.date(2021, 1, 1))
+    for offset in range(200):
+        shipped.book_for("bijie", dt.date(2021, 1, 2) + dt.timedelta(days=offset))
+        assert len(shipped._by_day) <= 50
+    assert shipped.book_for("bijie", dt.date(2021, 1, 1)) is first  # compiled books are kept

@@ -28,6 +28,7 @@ from zhunru.models import Decision, FundingCheck, MatterRef, Reason, Request, Ru
 
 SEVERITY = {"admitted": 0, "needs_approval": 1, "rejected": 2}
 MAX_REQUEST_BYTES = 1024 * 1024
+BY_DAY_LIMIT = 10_000  # (city, day) → compiled book lookups an engine remembers
 
 
 def parse_request(data: Any) -> Request:
@@ -139,6 +140,8 @@ class Engine:
                 with self._compiling:  # a service's threads all start at once: compile once, not 30 times
                     if key not in self._books:
                         self._books[key] = compile_book(chain)
+            if len(self._by_day) >= BY_DAY_LIMIT:  # the days are the callers' (any date a request names)
+                self._by_day.clear()
             book = self._by_day[(city, on)] = self._books[key]
         return book
 
