@@ -402,7 +402,7 @@ class DecisionLog:
         commit fewer, larger groups than with the fixed 4 × 0.2 ms wait before — 4 workers,
         logged evaluates: 1,220 → 1,590 a second, server CPU 1.19 → 0.93 ms a request — while
         threads that only append (benchmarks/appends.py), microseconds apart, keep their rate
-        (16 writers: 7,140 a second; 4 × 1 ms sleeps instead had cost them a fifth)."""
+        (16 writers: 6,891 a second; 4 × 1 ms sleeps instead had cost them a fifth)."""
         for _round in range(MAX_ROUNDS):
             with self._mutex:
                 deadline = time.perf_counter() + GATHER_SECONDS
@@ -831,9 +831,10 @@ def _verify_targets(conn, after: int = 0) -> str | None:
 
 
 _CARRIED_MANY = {  # is_sqlite → the matters carried by a list of communities for one kind ({p}: lookups.py)
-    is_sqlite: "SELECT city, community, matter FROM zhunru_carried WHERE community "
-               f"{'IN (SELECT value FROM json_each({p}))' if is_sqlite else '= ANY({p}::text[])'} AND kind = {{p}}"
-    for is_sqlite in (True, False)}
+    True: "SELECT city, community, matter FROM zhunru_carried "
+          "WHERE community IN (SELECT value FROM json_each({p})) AND kind = {p}",
+    False: "SELECT city, community, matter FROM zhunru_carried WHERE community = ANY({p}::text[]) AND kind = {p}",
+}
 _CARRIED_FROM_TARGETS = ("SELECT community, kind, city, matter FROM zhunru_target WHERE state = 'in_effect' "
                          "GROUP BY community, kind, city, matter")
 
